@@ -1,0 +1,815 @@
+/* The VPS configuration model: field tables, validators and defaults. What the daemon does
+ * with a config (storing it, applying limits) belongs to the store and the runtime. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vps/config.h"
+
+bool vps_name_is_valid(const char *name)
+{
+    size_t len = name ? strlen(name) : 0;
+
+    if (len == 0 || len > VPS_NAME_MAX)
+        return false;
+    if (!islower((unsigned char) name[0]) && !isdigit((unsigned char) name[0]))
+        return false;
+    for (size_t i = 1; i < len; i++)
+        if (!(name[i] >= 'a' && name[i] <= 'z') && !(name[i] >= '0' && name[i] <= '9') &&
+            name[i] != '-')
+            return false;
+    return true;
+}
+
+int vps_name_validate(const char *name, const char *what, struct vps_error *err)
+{
+    if (!name || !name[0])
+        return vps_error_set(err, VPS_ERR_INVALID, "%s name is empty", what);
+    if (strlen(name) > VPS_NAME_MAX)
+        return vps_error_set(err, VPS_ERR_INVALID, "%s name is longer than %d characters",
+                             what, VPS_NAME_MAX);
+    if (!vps_name_is_valid(name))
+        return vps_error_set(err, VPS_ERR_INVALID,
+                             "%s name '%.64s' is invalid: use a-z, 0-9 and '-', "
+                             "starting with a letter or digit",
+                             what, name);
+    return 0;
+}
+
+static int check_name(const char *s, const char *path, struct vps_error *err)
+{
+    if (!vps_name_is_valid(s))
+        return vps_error_set(err, VPS_ERR_INVALID,
+                             "%s: '%.64s' is not a valid name ([a-z0-9][a-z0-9-]{0,62})", path, s);
+    return 0;
+}
+
+int vps_hostname_validate(const char *s, const char *path, struct vps_error *err)
+{
+    size_t len = strlen(s), label = 0;
+
+    if (len == 0 || len > VPS_HOSTNAME_MAX)
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: a host name has 1..%d characters", path,
+                             VPS_HOSTNAME_MAX);
+    for (size_t i = 0; i <= len; i++) {
+        char c = s[i];
+        if (c == '.' || c == '\0') {
+            if (label == 0 || s[i - 1] == '-')
+                goto bad;
+            label = 0;
+            continue;
+        }
+        if (!isalnum((unsigned char) c) && !(c == '-' && label > 0))
+            goto bad;
+        if (++label > 63)
+            goto bad;
+    }
+    return 0;
+bad:
+    return vps_error_set(err, VPS_ERR_INVALID, "%s: '%.64s' is not a valid host name", path, s);
+}
+
+/* A host name in a match rule: like a hostname but up to 253 characters, lower case, and
+ * an optional leading "*." wildcard. */
+static int check_match_host(const char *s, const char *path, struct vps_error *err)
+{
+    const char *h = strncmp(s, "*.", 2) == 0 ? s + 2 : s;
+    size_t len = strlen(h);
+
+    for (size_t i = 0; i < len; i++)
+        if (isupper((unsigned char) h[i]))
+            return vps_error_set(err, VPS_ERR_INVALID, "%s: host names are matched in lower case",
+                                 path);
+    if (len == 0 || len > 253)
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: '%.64s' is not a valid host name", path,
+                             s);
+    for (const char *l = h; *l;) {
+        const char *dot = strchr(l, '.');
+        size_t n = dot ? (size_t) (dot - l) : strlen(l);
+        char label[64];
+        if (n == 0 || n > 63)
+            return vps_error_set(err, VPS_ERR_INVALID, "%s: '%.64s' is not a valid host name",
+                                 path, s);
+        memcpy(label, l, n);
+        label[n] = '\0';
+        if (vps_hostname_validate(label, path, err) < 0)
+            return vps_error_set(err, VPS_ERR_INVALID, "%s: '%.64s' is not a valid host name",
+                                 path, s);
+        l += n + (dot ? 1 : 0);
+        if (dot && !*l)
+            return vps_error_set(err, VPS_ERR_INVALID, "%s: '%.64s' ends in a dot", path, s);
+    }
+    return 0;
+}
+
+static int check_abs_path(const char *s, const char *path, struct vps_error *err)
+{
+    if (s[0] != '/')
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: expected an absolute path, got '%.64s'",
+                             path, s);
+    return 0;
+}
+
+static int check_ip(const char *s, const char *path, struct vps_error *err)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+
+    if (inet_pton(AF_INET, s, buf) != 1 && inet_pton(AF_INET6, s, buf) != 1)
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: '%.64s' is not an IP address", path, s);
+    return 0;
+}
+
+static int check_env(const char *s, const char *path, struct vps_error *err)
+{
+    const char *eq = strchr(s, '=');
+
+    if (!eq || eq == s)
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: expected \"KEY=value\", got '%.64s'",
+                             path, s);
+    for (const char *p = s; p < eq; p++)
+        if (!isalnum((unsigned char) *p) && *p != '_')
+            return vps_error_set(err, VPS_ERR_INVALID, "%s: invalid variable name in '%.64s'",
+                                 path, s);
+    return 0;
+}
+
+static int check_user(const char *s, const char *path, struct vps_error *err)
+{
+    /* A POSIX portable user name or a numeric uid. It is resolved inside the VPS at start. */
+    for (const char *p = s; *p; p++)
+        if (!isalnum((unsigned char) *p) && *p != '_' && *p != '-' && *p != '.')
+            return vps_error_set(err, VPS_ERR_INVALID, "%s: '%.64s' is not a valid user", path,
+                                 s);
+    if (s[0] == '-')
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: '%.64s' is not a valid user", path, s);
+    return 0;
+}
+
+/* "ip:port" with IPv6 in brackets; port 1..65535. */
+static int check_ip_port(const char *s, const char *path, struct vps_error *err)
+{
+    char host[64];
+    const char *colon;
+
+    if (s[0] == '[') {
+        const char *end = strchr(s, ']');
+        if (!end || end[1] != ':' || (size_t) (end - s - 1) >= sizeof host)
+            goto bad;
+        memcpy(host, s + 1, (size_t) (end - s - 1));
+        host[end - s - 1] = '\0';
+        colon = end + 1;
+        unsigned char a[16];
+        if (inet_pton(AF_INET6, host, a) != 1)
+            goto bad;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon || (size_t) (colon - s) >= sizeof host)
+            goto bad;
+        memcpy(host, s, (size_t) (colon - s));
+        host[colon - s] = '\0';
+        unsigned char a[4];
+        if (inet_pton(AF_INET, host, a) != 1)
+            goto bad;
+    }
+    char *end;
+    errno = 0;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (!isdigit((unsigned char) colon[1]) || *end || errno || port == 0 || port > 65535)
+        goto bad;
+    return 0;
+bad:
+    return vps_error_set(err, VPS_ERR_INVALID,
+                         "%s: expected \"ip:port\" (IPv6 as \"[addr]:port\"), got '%.64s'", path,
+                         s);
+}
+
+static int check_listen(const char *s, const char *path, struct vps_error *err)
+{
+    if (strncmp(s, "unix:", 5) == 0) {
+        if (s[5] != '/' || strlen(s + 5) >= 108)
+            return vps_error_set(err, VPS_ERR_INVALID,
+                                 "%s: expected \"unix:/absolute/path\" (under 108 bytes), got "
+                                 "'%.64s'",
+                                 path, s);
+        return 0;
+    }
+    if (strncmp(s, "tcp:", 4) == 0 || strncmp(s, "udp:", 4) == 0)
+        s += 4;
+    return check_ip_port(s, path, err);
+}
+
+/* "addr[/prefix]" to canonical "addr/prefix"; the prefix defaults to a host route. */
+static int parse_cidr(const char *s, char *ret, size_t size, const char *path,
+                      struct vps_error *err)
+{
+    char host[INET6_ADDRSTRLEN + 1];
+    unsigned char a[16];
+    const char *slash = strchr(s, '/');
+    size_t hlen = slash ? (size_t) (slash - s) : strlen(s);
+    unsigned long prefix;
+    int af;
+
+    if (hlen >= sizeof host)
+        goto bad;
+    memcpy(host, s, hlen);
+    host[hlen] = '\0';
+    af = strchr(host, ':') ? AF_INET6 : AF_INET;
+    if (inet_pton(af, host, a) != 1)
+        goto bad;
+    prefix = af == AF_INET ? 32 : 128;
+    if (slash) {
+        char *end;
+        errno = 0;
+        prefix = strtoul(slash + 1, &end, 10);
+        if (!isdigit((unsigned char) slash[1]) || *end || errno ||
+            prefix > (af == AF_INET ? 32u : 128u) || prefix == 0)
+            goto bad;
+    }
+    if (!inet_ntop(af, a, host, sizeof host))
+        goto bad;
+    (void) snprintf(ret, size, "%s/%lu", host, prefix);
+    return 0;
+bad:
+    return vps_error_set(err, VPS_ERR_INVALID,
+                         "%s: expected an IPv4 or IPv6 address with optional /prefix, got "
+                         "'%.64s'",
+                         path, s);
+}
+
+static int parse_addresses(const json_t *v, void *dst, const char *path, struct vps_error *err)
+{
+    static const struct vps_json_field f = {.kind = VPS_JSON_STRV, .max = VPS_MAX_ADDRESSES,
+                                            .str_max = 64};
+    struct vps_strv *sv = dst;
+
+    if (vps_json_parse_strv(v, &f, sv, path, err) < 0)
+        return -1;
+    for (size_t i = 0; i < sv->n; i++) {
+        char p[VPS_JSON_PATH_MAX], canon[INET6_ADDRSTRLEN + 8];
+        vps_json_path_index(p, sizeof p, path, i);
+        if (parse_cidr(sv->v[i], canon, sizeof canon, p, err) < 0)
+            return -1;
+        char *c = strdup(canon);
+        if (!c)
+            return vps_error_errno(err, ENOMEM, "%s", p);
+        free(sv->v[i]);
+        sv->v[i] = c;
+        for (size_t j = 0; j < i; j++) {
+            /* Same address with another prefix is still the same address. */
+            size_t a = strcspn(sv->v[j], "/"), b = strcspn(c, "/");
+            if (a == b && strncmp(sv->v[j], c, a) == 0)
+                return vps_error_set(err, VPS_ERR_INVALID, "%s: address '%s' is listed twice",
+                                     p, c);
+        }
+    }
+    return 0;
+}
+
+static int emit_strv_field(const void *src, json_t **ret, struct vps_error *err)
+{
+    *ret = vps_strv_to_json(src);
+    return *ret ? 0 : vps_error_errno(err, ENOMEM, "emit");
+}
+
+static void free_strv_field(void *dst)
+{
+    vps_strv_free(dst);
+}
+
+/* ---- enums as strings ---- */
+
+static const char *const mode_names[] = {
+    [VPS_SERVICE_ACCEPT] = "accept", [VPS_SERVICE_LISTEN] = "listen", [VPS_SERVICE_PROXY] = "proxy"};
+static const char *const restart_names[] = {
+    [VPS_RESTART_NO] = "no", [VPS_RESTART_ON_FAILURE] = "on-failure", [VPS_RESTART_ALWAYS] = "always"};
+static const char *const protocol_names[] = {"ssh", "tls", "http"};
+
+const char *vps_service_mode_name(enum vps_service_mode m)
+{
+    return (size_t) m < ELEMENTSOF(mode_names) ? mode_names[m] : "unknown";
+}
+
+static int parse_enum(const json_t *v, const char *const *names, size_t n, int *ret,
+                      const char *path, struct vps_error *err)
+{
+    char list[128] = "";
+
+    if (json_is_string(v))
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(json_string_value(v), names[i]) == 0) {
+                *ret = (int) i;
+                return 0;
+            }
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(list);
+        (void) snprintf(list + len, sizeof list - len, "%s\"%s\"", i ? ", " : "", names[i]);
+    }
+    if (!json_is_string(v))
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: expected one of %s, got %s", path, list,
+                             vps_json_type_name(v));
+    return vps_error_set(err, VPS_ERR_INVALID, "%s: expected one of %s, got '%.32s'", path, list,
+                         json_string_value(v));
+}
+
+static int parse_mode(const json_t *v, void *dst, const char *path, struct vps_error *err)
+{
+    int i;
+    if (parse_enum(v, mode_names, ELEMENTSOF(mode_names), &i, path, err) < 0)
+        return -1;
+    *(enum vps_service_mode *) dst = (enum vps_service_mode) i;
+    return 0;
+}
+
+static int emit_mode(const void *src, json_t **ret, struct vps_error *err)
+{
+    *ret = json_string(mode_names[*(const enum vps_service_mode *) src]);
+    return *ret ? 0 : vps_error_errno(err, ENOMEM, "emit");
+}
+
+static int parse_restart(const json_t *v, void *dst, const char *path, struct vps_error *err)
+{
+    int i;
+    if (parse_enum(v, restart_names, ELEMENTSOF(restart_names), &i, path, err) < 0)
+        return -1;
+    *(enum vps_restart *) dst = (enum vps_restart) i;
+    return 0;
+}
+
+static int emit_restart(const void *src, json_t **ret, struct vps_error *err)
+{
+    *ret = json_string(restart_names[*(const enum vps_restart *) src]);
+    return *ret ? 0 : vps_error_errno(err, ENOMEM, "emit");
+}
+
+/* ---- match rules ---- */
+
+struct match_in {
+    char *front, *http_host, *tls_sni, *protocol;
+};
+
+static int check_protocol(const char *s, const char *path, struct vps_error *err)
+{
+    for (size_t i = 0; i < ELEMENTSOF(protocol_names); i++)
+        if (strcmp(s, protocol_names[i]) == 0)
+            return 0;
+    return vps_error_set(err, VPS_ERR_INVALID,
+                         "%s: expected one of \"ssh\", \"tls\", \"http\", got '%.32s'", path, s);
+}
+
+static const struct vps_json_field match_fields[] = {
+    {.name = "front", .kind = VPS_JSON_STRING, .offset = offsetof(struct match_in, front),
+     .required = true, .max = 64, .check = check_ip_port},
+    {.name = "http_host", .kind = VPS_JSON_STRING, .offset = offsetof(struct match_in, http_host),
+     .max = 255, .check = check_match_host},
+    {.name = "tls_sni", .kind = VPS_JSON_STRING, .offset = offsetof(struct match_in, tls_sni),
+     .max = 255, .check = check_match_host},
+    {.name = "protocol", .kind = VPS_JSON_STRING, .offset = offsetof(struct match_in, protocol),
+     .max = 8, .check = check_protocol},
+};
+
+static void match_free_array(struct vps_match *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(m[i].front);
+        free(m[i].value);
+    }
+    free(m);
+}
+
+static int parse_one_match(const json_t *v, struct vps_match *ret, const char *path,
+                           struct vps_error *err)
+{
+    struct match_in in = {0};
+    int r, kinds;
+
+    r = vps_json_parse_fields(v, match_fields, ELEMENTSOF(match_fields), &in, path, err);
+    kinds = !!in.http_host + !!in.tls_sni + !!in.protocol;
+    if (r == 0 && kinds != 1)
+        r = vps_error_set(err, VPS_ERR_INVALID,
+                          "%s: exactly one of \"http_host\", \"tls_sni\", \"protocol\" is needed",
+                          path);
+    if (r < 0) {
+        vps_json_free_fields(&in, match_fields, ELEMENTSOF(match_fields));
+        return -1;
+    }
+    ret->front = in.front;
+    ret->kind = in.http_host ? VPS_MATCH_HTTP_HOST
+                : in.tls_sni ? VPS_MATCH_TLS_SNI
+                             : VPS_MATCH_PROTOCOL;
+    ret->value = in.http_host ? in.http_host : in.tls_sni ? in.tls_sni : in.protocol;
+    return 0;
+}
+
+struct match_list {
+    struct vps_match *v;
+    size_t n;
+};
+
+static int parse_matches(const json_t *v, void *dst, const char *path, struct vps_error *err)
+{
+    struct match_list *ml = dst;
+    size_t n = json_array_size(v);
+
+    if (!json_is_array(v))
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: expected an array, got %s", path,
+                             vps_json_type_name(v));
+    if (n > 32)
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: at most 32 rules", path);
+    match_free_array(ml->v, ml->n);
+    ml->v = NULL;
+    ml->n = 0;
+    if (n == 0)
+        return 0;
+    ml->v = calloc(n, sizeof *ml->v);
+    if (!ml->v)
+        return vps_error_errno(err, ENOMEM, "%s", path);
+    for (size_t i = 0; i < n; i++) {
+        char p[VPS_JSON_PATH_MAX];
+        vps_json_path_index(p, sizeof p, path, i);
+        if (parse_one_match(json_array_get(v, i), &ml->v[i], p, err) < 0)
+            return -1;
+        ml->n++;
+    }
+    return 0;
+}
+
+static int emit_matches(const void *src, json_t **ret, struct vps_error *err)
+{
+    static const char *const keys[] = {[VPS_MATCH_HTTP_HOST] = "http_host",
+                                       [VPS_MATCH_TLS_SNI] = "tls_sni",
+                                       [VPS_MATCH_PROTOCOL] = "protocol"};
+    const struct match_list *ml = src;
+    cleanup_json json_t *a = json_array();
+
+    if (!a)
+        return vps_error_errno(err, ENOMEM, "emit");
+    for (size_t i = 0; i < ml->n; i++)
+        if (json_array_append_new(a, json_pack("{s:s, s:s}", "front", ml->v[i].front,
+                                               keys[ml->v[i].kind], ml->v[i].value)) < 0)
+            return vps_error_errno(err, ENOMEM, "emit");
+    *ret = TAKE_PTR(a);
+    return 0;
+}
+
+static void free_matches(void *dst)
+{
+    struct match_list *ml = dst;
+    match_free_array(ml->v, ml->n);
+    ml->v = NULL;
+    ml->n = 0;
+}
+
+/* ---- services ---- */
+
+/* struct vps_service keeps match and n_match adjacent so they form a struct match_list. */
+_Static_assert(offsetof(struct vps_service, n_match) ==
+                   offsetof(struct vps_service, match) + sizeof(struct vps_match *),
+               "match list layout");
+
+static const struct vps_json_field service_fields[] = {
+    {.name = "name", .kind = VPS_JSON_STRING, .offset = offsetof(struct vps_service, name),
+     .required = true, .max = VPS_NAME_MAX, .check = check_name},
+    {.name = "command", .kind = VPS_JSON_STRV, .offset = offsetof(struct vps_service, command),
+     .required = true, .min = 1, .max = 256, .str_max = 4096},
+    {.name = "user", .kind = VPS_JSON_STRING, .offset = offsetof(struct vps_service, user),
+     .min = 1, .max = 32, .check = check_user},
+    {.name = "cwd", .kind = VPS_JSON_STRING, .offset = offsetof(struct vps_service, cwd),
+     .min = 1, .max = 4096, .check = check_abs_path},
+    {.name = "env", .kind = VPS_JSON_STRV, .offset = offsetof(struct vps_service, env),
+     .max = 256, .str_max = 4096, .check = check_env, .omit_zero = true},
+    {.name = "listen", .kind = VPS_JSON_STRV, .offset = offsetof(struct vps_service, listen),
+     .max = 16, .str_max = 128, .check = check_listen, .unique = true, .omit_zero = true},
+    {.name = "match", .kind = VPS_JSON_CUSTOM, .offset = offsetof(struct vps_service, match),
+     .parse = parse_matches, .emit = emit_matches, .free = free_matches},
+    {.name = "mode", .kind = VPS_JSON_CUSTOM, .offset = offsetof(struct vps_service, mode),
+     .parse = parse_mode, .emit = emit_mode},
+    {.name = "idle_timeout_ms", .kind = VPS_JSON_UINT64,
+     .offset = offsetof(struct vps_service, idle_timeout_ms), .max = 7ULL * 24 * 3600 * 1000},
+    {.name = "restart", .kind = VPS_JSON_CUSTOM, .offset = offsetof(struct vps_service, restart),
+     .parse = parse_restart, .emit = emit_restart},
+    {.name = "proxy_to", .kind = VPS_JSON_STRING, .offset = offsetof(struct vps_service, proxy_to),
+     .max = 64, .check = check_ip_port},
+};
+
+static void service_done(struct vps_service *s)
+{
+    vps_json_free_fields(s, service_fields, ELEMENTSOF(service_fields));
+}
+
+static int service_check(const struct vps_service *s, const char *path, struct vps_error *err)
+{
+    char p[VPS_JSON_PATH_MAX];
+
+    vps_json_path_key(p, sizeof p, path, "command[0]");
+    if (check_abs_path(s->command.v[0], p, err) < 0)
+        return -1;
+    if (s->mode == VPS_SERVICE_PROXY && !s->proxy_to)
+        return vps_error_set(err, VPS_ERR_INVALID,
+                             "%s.proxy_to: required with \"mode\": \"proxy\"", path);
+    if (s->mode != VPS_SERVICE_PROXY && s->proxy_to)
+        return vps_error_set(err, VPS_ERR_INVALID,
+                             "%s.proxy_to: only allowed with \"mode\": \"proxy\"", path);
+    /* Content rules need vpsd to accept and peek at each connection, so the service can only
+     * get connections, not a listening socket. */
+    if (s->mode == VPS_SERVICE_LISTEN && s->n_match > 0)
+        return vps_error_set(err, VPS_ERR_INVALID,
+                             "%s.match: content rules need \"mode\" \"accept\" or \"proxy\"",
+                             path);
+    return 0;
+}
+
+static int parse_services(const json_t *v, void *dst, const char *path, struct vps_error *err)
+{
+    struct vps_config *c = (struct vps_config *) ((char *) dst -
+                                                  offsetof(struct vps_config, services));
+    size_t n = json_array_size(v);
+
+    if (!json_is_array(v))
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: expected an array, got %s", path,
+                             vps_json_type_name(v));
+    if (n > VPS_MAX_SERVICES)
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: at most %d services", path,
+                             VPS_MAX_SERVICES);
+    if (n == 0)
+        return 0;
+    c->services = calloc(n, sizeof *c->services);
+    if (!c->services)
+        return vps_error_errno(err, ENOMEM, "%s", path);
+    for (size_t i = 0; i < n; i++) {
+        char p[VPS_JSON_PATH_MAX];
+        struct vps_service *s = &c->services[i];
+
+        vps_json_path_index(p, sizeof p, path, i);
+        c->n_services++;
+        if (vps_json_parse_fields(json_array_get(v, i), service_fields,
+                                  ELEMENTSOF(service_fields), s, p, err) < 0 ||
+            service_check(s, p, err) < 0)
+            return -1;
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(c->services[j].name, s->name) == 0)
+                return vps_error_set(err, VPS_ERR_INVALID, "%s.name: service '%s' is listed twice",
+                                     p, s->name);
+            for (size_t k = 0; k < s->listen.n; k++)
+                if (vps_strv_contains(&c->services[j].listen, s->listen.v[k]))
+                    return vps_error_set(err, VPS_ERR_INVALID,
+                                         "%s.listen[%zu]: '%s' is used by service '%s'", p, k,
+                                         s->listen.v[k], c->services[j].name);
+        }
+    }
+    return 0;
+}
+
+static int emit_services(const void *src, json_t **ret, struct vps_error *err)
+{
+    const struct vps_config *c = (const struct vps_config *) ((const char *) src -
+                                                              offsetof(struct vps_config,
+                                                                       services));
+    cleanup_json json_t *a = json_array();
+
+    if (!a)
+        return vps_error_errno(err, ENOMEM, "emit");
+    for (size_t i = 0; i < c->n_services; i++) {
+        json_t *o;
+        if (vps_json_emit_fields(&c->services[i], service_fields, ELEMENTSOF(service_fields), &o,
+                                 err) < 0)
+            return -1;
+        if (json_array_append_new(a, o) < 0)
+            return vps_error_errno(err, ENOMEM, "emit");
+    }
+    *ret = TAKE_PTR(a);
+    return 0;
+}
+
+static void free_services(void *dst)
+{
+    struct vps_config *c = (struct vps_config *) ((char *) dst -
+                                                  offsetof(struct vps_config, services));
+    for (size_t i = 0; i < c->n_services; i++)
+        service_done(&c->services[i]);
+    free(c->services);
+    c->services = NULL;
+    c->n_services = 0;
+}
+
+/* ---- owners ---- */
+
+static int parse_owners(const json_t *v, void *dst, const char *path, struct vps_error *err)
+{
+    struct vps_config *c = (struct vps_config *) ((char *) dst -
+                                                  offsetof(struct vps_config, owners));
+    size_t n = json_array_size(v);
+
+    if (!json_is_array(v))
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: expected an array of uids, got %s", path,
+                             vps_json_type_name(v));
+    if (n > VPS_MAX_OWNERS)
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: at most %d owners", path, VPS_MAX_OWNERS);
+    free(c->owners);
+    c->owners = NULL;
+    c->n_owners = 0;
+    if (n == 0)
+        return 0;
+    c->owners = calloc(n, sizeof *c->owners);
+    if (!c->owners)
+        return vps_error_errno(err, ENOMEM, "%s", path);
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(v, i);
+        json_int_t uid = json_integer_value(e);
+        /* (uid_t) -1 means "no id" to the kernel; it can never be a caller. */
+        if (!json_is_integer(e) || uid < 0 || uid >= (json_int_t) UINT32_MAX)
+            return vps_error_set(err, VPS_ERR_INVALID, "%s[%zu]: expected a uid, got %s", path, i,
+                                 json_is_integer(e) ? "a value out of range"
+                                                    : vps_json_type_name(e));
+        for (size_t j = 0; j < i; j++)
+            if (c->owners[j] == (uint32_t) uid)
+                return vps_error_set(err, VPS_ERR_INVALID, "%s[%zu]: uid %" JSON_INTEGER_FORMAT
+                                     " is listed twice", path, i, uid);
+        c->owners[c->n_owners++] = (uint32_t) uid;
+    }
+    return 0;
+}
+
+static int emit_owners(const void *src, json_t **ret, struct vps_error *err)
+{
+    const struct vps_config *c = (const struct vps_config *) ((const char *) src -
+                                                              offsetof(struct vps_config, owners));
+    cleanup_json json_t *a = json_array();
+
+    for (size_t i = 0; a && i < c->n_owners; i++)
+        if (json_array_append_new(a, json_integer(c->owners[i])) < 0)
+            return vps_error_errno(err, ENOMEM, "emit");
+    if (!a)
+        return vps_error_errno(err, ENOMEM, "emit");
+    *ret = TAKE_PTR(a);
+    return 0;
+}
+
+static void free_owners(void *dst)
+{
+    free(*(uint32_t **) dst);
+    *(uint32_t **) dst = NULL;
+}
+
+/* ---- limits, network, the config ---- */
+
+static int check_cpuset(const char *s, const char *path, struct vps_error *err)
+{
+    /* "0-3,6": digits, ranges and commas; the kernel checks what exists at apply time. */
+    bool digit = false;
+    for (const char *p = s; *p; p++) {
+        if (isdigit((unsigned char) *p)) {
+            digit = true;
+            continue;
+        }
+        if ((*p != ',' && *p != '-') || !digit)
+            return vps_error_set(err, VPS_ERR_INVALID, "%s: expected a CPU list like \"0-3,6\", "
+                                 "got '%.32s'", path, s);
+        digit = false;
+    }
+    if (!digit)
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: expected a CPU list like \"0-3,6\", "
+                             "got '%.32s'", path, s);
+    return 0;
+}
+
+static const struct vps_json_field limit_fields[] = {
+    {.name = "ram_bytes", .kind = VPS_JSON_UINT64, .offset = offsetof(struct vps_limits, ram_bytes),
+     .min = 16ULL << 20, .max = 1ULL << 50},
+    {.name = "swap_bytes", .kind = VPS_JSON_UINT64,
+     .offset = offsetof(struct vps_limits, swap_bytes), .max = 1ULL << 50},
+    {.name = "disk_bytes", .kind = VPS_JSON_UINT64,
+     .offset = offsetof(struct vps_limits, disk_bytes), .max = 1ULL << 60, .omit_zero = true},
+    {.name = "cpu_limit_millicpus", .kind = VPS_JSON_UINT32,
+     .offset = offsetof(struct vps_limits, cpu_limit_millicpus), .min = 0, .max = 1024 * 1000,
+     .omit_zero = true},
+    {.name = "cpu_weight", .kind = VPS_JSON_UINT32,
+     .offset = offsetof(struct vps_limits, cpu_weight), .min = 1, .max = 10000},
+    {.name = "io_weight", .kind = VPS_JSON_UINT32, .offset = offsetof(struct vps_limits, io_weight),
+     .min = 1, .max = 10000, .omit_zero = true},
+    {.name = "pids", .kind = VPS_JSON_UINT32, .offset = offsetof(struct vps_limits, pids),
+     .min = 0, .max = 4194304, .omit_zero = true},
+    {.name = "cpuset", .kind = VPS_JSON_STRING, .offset = offsetof(struct vps_limits, cpuset),
+     .min = 1, .max = 256, .check = check_cpuset},
+};
+
+static const struct vps_json_field network_fields[] = {
+    {.name = "addresses", .kind = VPS_JSON_CUSTOM,
+     .offset = offsetof(struct vps_network, addresses), .parse = parse_addresses,
+     .emit = emit_strv_field, .free = free_strv_field},
+    {.name = "nameservers", .kind = VPS_JSON_STRV,
+     .offset = offsetof(struct vps_network, nameservers), .max = 8, .str_max = 64,
+     .check = check_ip, .unique = true},
+};
+
+#define SUB_OBJECT(fn, table)                                                        \
+    static int parse_##fn(const json_t *v, void *dst, const char *path, struct vps_error *err)     \
+    {                                                                                              \
+        return vps_json_parse_fields(v, table, ELEMENTSOF(table), dst, path, err);                 \
+    }                                                                                              \
+    static int emit_##fn(const void *src, json_t **ret, struct vps_error *err)                     \
+    {                                                                                              \
+        return vps_json_emit_fields(src, table, ELEMENTSOF(table), ret, err);                      \
+    }                                                                                              \
+    static void free_##fn(void *dst)                                                               \
+    {                                                                                              \
+        vps_json_free_fields(dst, table, ELEMENTSOF(table));                                       \
+    }
+
+SUB_OBJECT(limits, limit_fields)
+SUB_OBJECT(network, network_fields)
+
+static int check_timestamp(const char *s, const char *path, struct vps_error *err)
+{
+    /* RFC 3339 in UTC as vpsd writes it: 2026-11-23T04:33:58Z */
+    static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+    if (strlen(s) != sizeof shape - 1)
+        goto bad;
+    for (size_t i = 0; shape[i]; i++)
+        if (shape[i] == 'd' ? !isdigit((unsigned char) s[i]) : s[i] != shape[i])
+            goto bad;
+    return 0;
+bad:
+    return vps_error_set(err, VPS_ERR_INVALID, "%s: expected \"YYYY-MM-DDTHH:MM:SSZ\", got "
+                         "'%.32s'", path, s);
+}
+
+static int check_hostname(const char *s, const char *path, struct vps_error *err)
+{
+    return vps_hostname_validate(s, path, err);
+}
+
+static const struct vps_json_field config_fields[] = {
+    {.name = "name", .kind = VPS_JSON_STRING, .offset = offsetof(struct vps_config, name),
+     .required = true, .max = 4096, .check = check_name},
+    {.name = "hostname", .kind = VPS_JSON_STRING, .offset = offsetof(struct vps_config, hostname),
+     .max = 4096, .check = check_hostname},
+    {.name = "template", .kind = VPS_JSON_STRING,
+     .offset = offsetof(struct vps_config, template_name), .max = 4096, .check = check_name},
+    {.name = "created_at", .kind = VPS_JSON_STRING,
+     .offset = offsetof(struct vps_config, created_at), .max = 64, .check = check_timestamp},
+    {.name = "autostart", .kind = VPS_JSON_BOOL, .offset = offsetof(struct vps_config, autostart)},
+    {.name = "owners", .kind = VPS_JSON_CUSTOM, .offset = offsetof(struct vps_config, owners),
+     .parse = parse_owners, .emit = emit_owners, .free = free_owners},
+    {.name = "limits", .kind = VPS_JSON_CUSTOM, .offset = offsetof(struct vps_config, limits),
+     .parse = parse_limits, .emit = emit_limits, .free = free_limits},
+    {.name = "network", .kind = VPS_JSON_CUSTOM, .offset = offsetof(struct vps_config, network),
+     .parse = parse_network, .emit = emit_network, .free = free_network},
+    {.name = "services", .kind = VPS_JSON_CUSTOM, .offset = offsetof(struct vps_config, services),
+     .parse = parse_services, .emit = emit_services, .free = free_services},
+};
+
+int vps_config_new(struct vps_config **ret, struct vps_error *err)
+{
+    struct vps_config *c = calloc(1, sizeof *c);
+
+    if (!c)
+        return vps_error_errno(err, ENOMEM, "allocate config");
+    c->limits.ram_bytes = VPS_DEFAULT_RAM_BYTES;
+    c->limits.cpu_weight = VPS_DEFAULT_CPU_WEIGHT;
+    c->limits.pids = VPS_DEFAULT_PIDS;
+    c->template_name = strdup(VPS_DEFAULT_TEMPLATE);
+    if (!c->template_name) {
+        free(c);
+        return vps_error_errno(err, ENOMEM, "allocate config");
+    }
+    *ret = c;
+    return 0;
+}
+
+void vps_config_free(struct vps_config *c)
+{
+    if (!c)
+        return;
+    vps_json_free_fields(c, config_fields, ELEMENTSOF(config_fields));
+    free(c);
+}
+
+int vps_config_from_json(const json_t *j, struct vps_config **ret, struct vps_error *err)
+{
+    cleanup_(vps_config_freep) struct vps_config *c = NULL;
+
+    if (vps_config_new(&c, err) < 0)
+        return -1;
+    if (vps_json_parse_fields(j, config_fields, ELEMENTSOF(config_fields), c, "", err) < 0)
+        return -1;
+    if (!c->hostname && !(c->hostname = strdup(c->name)))
+        return vps_error_errno(err, ENOMEM, "allocate config");
+    *ret = TAKE_PTR(c);
+    return 0;
+}
+
+int vps_config_to_json(const struct vps_config *c, json_t **ret, struct vps_error *err)
+{
+    return vps_json_emit_fields(c, config_fields, ELEMENTSOF(config_fields), ret, err);
+}
+
+bool vps_config_has_owner(const struct vps_config *c, uid_t uid)
+{
+    for (size_t i = 0; i < c->n_owners; i++)
+        if (c->owners[i] == uid)
+            return true;
+    return false;
+}

@@ -1,0 +1,52 @@
+/* Templates: root filesystem trees that VPSes are created from, kept under
+ * <state-dir>/templates/<name>/{rootfs/,template.json}. The built-in "minimal" template is
+ * made from the host's busybox-static; others are imported from tarballs with libarchive.
+ * Copying a template into a VPS is storage.c's. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define VPS_TEMPLATE_BUILTIN "minimal"
+/* Where the built-in template takes busybox from (Debian's busybox-static). */
+#define VPS_BUSYBOX_PATH "/bin/busybox"
+
+/* Progress of a long template operation, 0..100, with a short word of what is happening.
+ * Called from the worker that does the work (a forked child of vpsd). */
+typedef void (*vps_progress_fn)(unsigned percent, const char *what, void *userdata);
+
+/* Opens (creating if needed, mode 0700) <state-dir>/templates. */
+int vps_template_dir_open(int state_fd, int *ret_fd, struct vps_error *err);
+
+/* A JSON array of {"name", "source", "created_at", "size_bytes"} sorted by name. */
+int vps_template_list(int templates_fd, json_t **ret, struct vps_error *err);
+/* One template's metadata as above. VPS_ERR_NOT_FOUND if absent. */
+int vps_template_get(int templates_fd, const char *name, json_t **ret, struct vps_error *err);
+bool vps_template_exists(int templates_fd, const char *name);
+
+/* Builds the built-in template if it is missing (idempotent; a crashed half-build is
+ * detected and redone). busybox_path is normally VPS_BUSYBOX_PATH. */
+int vps_template_ensure_builtin(int templates_fd, const char *busybox_path,
+                                struct vps_error *err);
+
+/* Extracts the archive read from archive_fd (tar, optionally gzip/xz/zstd/bzip2
+ * compressed; libarchive detects it) into a new template name. Entries with absolute paths
+ * or ".." components, hard links pointing outside the tree, and device nodes are refused
+ * (VPS_ERR_INVALID); symlinks are created as they are (never followed at extraction). The
+ * template appears atomically (built under a temporary name, then renamed), or not at
+ * all. VPS_ERR_EXISTS if name exists. progress may be NULL. */
+int vps_template_import(int templates_fd, const char *name, int archive_fd,
+                        vps_progress_fn progress, void *userdata, struct vps_error *err);
+
+/* Writes template name's rootfs as a gzip-compressed tar (pax) to out_fd. */
+int vps_template_export(int templates_fd, const char *name, int out_fd, struct vps_error *err);
+
+/* Opens templates/<name>/rootfs as an O_PATH|O_DIRECTORY fd. VPS_ERR_NOT_FOUND. */
+int vps_template_open_rootfs(int templates_fd, const char *name, int *ret_fd,
+                             struct vps_error *err);
+
+/* Removes a template (metadata first, then the tree). VPS_ERR_NOT_FOUND if absent. */
+int vps_template_remove(int templates_fd, const char *name, struct vps_error *err);
