@@ -1,0 +1,2 @@
+/* client: being written. */
+#include "vps/error.h"

@@ -1,0 +1,2 @@
+/* storage: being written. */
+#include "vps/error.h"

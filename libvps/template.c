@@ -1,0 +1,2 @@
+/* template: being written. */
+#include "vps/error.h"

@@ -1,0 +1,2 @@
+/* units: being written. */
+#include "vps/error.h"
