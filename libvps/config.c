@@ -41,6 +41,9 @@ int vps_name_validate(const char *name, const char *what, struct vps_error *err)
 
 static int check_name(const char *s, const char *path, struct vps_error *err)
 {
+    if (strlen(s) > VPS_NAME_MAX)
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: longer than %d characters", path,
+                             VPS_NAME_MAX);
     if (!vps_name_is_valid(s))
         return vps_error_set(err, VPS_ERR_INVALID,
                              "%s: '%.64s' is not a valid name ([a-z0-9][a-z0-9-]{0,62})", path, s);
@@ -689,8 +692,9 @@ static const struct vps_json_field limit_fields[] = {
      .offset = offsetof(struct vps_limits, cpu_weight), .min = 1, .max = 10000},
     {.name = "io_weight", .kind = VPS_JSON_UINT32, .offset = offsetof(struct vps_limits, io_weight),
      .min = 1, .max = 10000, .omit_zero = true},
+    /* Never omitted: 0 ("no limit") is not the default, and an absent field loads as 4096. */
     {.name = "pids", .kind = VPS_JSON_UINT32, .offset = offsetof(struct vps_limits, pids),
-     .min = 0, .max = 4194304, .omit_zero = true},
+     .min = 0, .max = 4194304},
     {.name = "cpuset", .kind = VPS_JSON_STRING, .offset = offsetof(struct vps_limits, cpuset),
      .min = 1, .max = 256, .check = check_cpuset},
 };
@@ -795,8 +799,17 @@ int vps_config_from_json(const json_t *j, struct vps_config **ret, struct vps_er
         return -1;
     if (vps_json_parse_fields(j, config_fields, ELEMENTSOF(config_fields), c, "", err) < 0)
         return -1;
-    if (!c->hostname && !(c->hostname = strdup(c->name)))
-        return vps_error_errno(err, ENOMEM, "allocate config");
+    if (!c->hostname) {
+        /* "web-" is a valid name but not a valid host name; defaulting to it would store a
+         * config whose canonical form fails to load. */
+        if (vps_hostname_validate(c->name, "hostname", err) < 0)
+            return vps_error_set(err, VPS_ERR_INVALID,
+                                 "hostname: the name '%s' is not a valid host name; "
+                                 "set \"hostname\"",
+                                 c->name);
+        if (!(c->hostname = strdup(c->name)))
+            return vps_error_errno(err, ENOMEM, "allocate config");
+    }
     *ret = TAKE_PTR(c);
     return 0;
 }

@@ -2,6 +2,7 @@
  * piece of persistent state goes through. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,12 +30,15 @@ int vps_read_all(int fd, size_t max_bytes, char **ret, size_t *ret_len, struct v
 {
     cleanup_free char *buf = NULL;
     size_t len = 0, size = 0;
+    /* Room for one byte past max_bytes (that is how "too large" shows) and the NUL, capped so
+     * that max_bytes = SIZE_MAX ("no limit") does not wrap around to 0. */
+    size_t cap = max_bytes < SIZE_MAX - 1 ? max_bytes + 1 : SIZE_MAX - 1;
 
     for (;;) {
         if (len == size) {
             size_t nsize = size ? size * 2 : 4096;
-            if (nsize > max_bytes + 1)
-                nsize = max_bytes + 1;
+            if (nsize > cap || nsize < size)
+                nsize = cap;
             if (nsize <= len)
                 return vps_error_set(err, VPS_ERR_TOO_LARGE, "more than %zu bytes", max_bytes);
             char *n = realloc(buf, nsize + 1);
@@ -93,13 +97,15 @@ int vps_write_atomic_at(int dir_fd, const char *name, const void *buf, size_t le
 {
     char tmp[256];
 
-    /* A fixed temp name per target: a leftover from a crash is simply overwritten next time,
+    /* A fixed temp name per target: a leftover from a crash is simply replaced next time,
      * and the single writer (vpsd holds the state-dir lock) never races with itself. */
     if (snprintf(tmp, sizeof tmp, ".%s.tmp", name) >= (int) sizeof tmp)
         return vps_error_set(err, VPS_ERR_INVALID, "file name '%s' too long", name);
 
+    /* Unlink first: O_TRUNC on a leftover would keep its mode and owner, not mode. */
+    (void) unlinkat(dir_fd, tmp, 0);
     cleanup_close int fd =
-        openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+        openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0)
         return vps_error_errno(err, errno, "create '%s'", tmp);
     if (vps_write_all(fd, buf, len, err) < 0 || fsync(fd) < 0) {

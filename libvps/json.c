@@ -329,7 +329,7 @@ int vps_json_parse_text(const char *text, size_t len, json_t **ret, struct vps_e
     if (depth_of(text, len) > VPS_JSON_MAX_DEPTH)
         return vps_error_set(err, VPS_ERR_INVALID, "body: JSON nested deeper than %d levels",
                              VPS_JSON_MAX_DEPTH);
-    cleanup_json json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    cleanup_json json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!j)
         return vps_error_set(err, VPS_ERR_INVALID, "body: invalid JSON at line %d column %d: %s",
                              jerr.line, jerr.column, jerr.text);

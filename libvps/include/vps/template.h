@@ -28,7 +28,8 @@ int vps_template_get(int templates_fd, const char *name, json_t **ret, struct vp
 bool vps_template_exists(int templates_fd, const char *name);
 
 /* Builds the built-in template if it is missing (idempotent; a crashed half-build is
- * detected and redone). busybox_path is normally VPS_BUSYBOX_PATH. */
+ * detected and redone). busybox_path is normally VPS_BUSYBOX_PATH; VPS_ERR_NOT_FOUND if it
+ * is missing. No sbin/init and no inittab: how a VPS boots is decided elsewhere. */
 int vps_template_ensure_builtin(int templates_fd, const char *busybox_path,
                                 struct vps_error *err);
 
@@ -37,11 +38,17 @@ int vps_template_ensure_builtin(int templates_fd, const char *busybox_path,
  * or ".." components, hard links pointing outside the tree, and device nodes are refused
  * (VPS_ERR_INVALID); symlinks are created as they are (never followed at extraction). The
  * template appears atomically (built under a temporary name, then renamed), or not at
- * all. VPS_ERR_EXISTS if name exists. progress may be NULL. */
+ * all. VPS_ERR_EXISTS if name exists. progress may be NULL. The extraction runs in a forked
+ * child, chrooted into the new tree when the caller may chroot; progress is called in the
+ * calling process (by bytes of archive_fd read when it is a regular file, else every 256
+ * entries). Compression filters are the ones libarchive implements in-process only. */
 int vps_template_import(int templates_fd, const char *name, int archive_fd,
                         vps_progress_fn progress, void *userdata, struct vps_error *err);
 
-/* Writes template name's rootfs as a gzip-compressed tar (pax) to out_fd. */
+/* Writes template name's rootfs as a gzip-compressed tar (pax) to out_fd, with entry names
+ * "./bin/busybox", numeric owners, modes, times, symlinks, hard links and xattrs; sockets
+ * are left out. A pipe or socket closed by its reader raises SIGPIPE unless the caller
+ * ignores it. VPS_ERR_NOT_FOUND if absent. */
 int vps_template_export(int templates_fd, const char *name, int out_fd, struct vps_error *err);
 
 /* Opens templates/<name>/rootfs as an O_PATH|O_DIRECTORY fd. VPS_ERR_NOT_FOUND. */

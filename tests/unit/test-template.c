@@ -1,0 +1,613 @@
+/* Unit tests for template.c: the built-in template (its tree, idempotence, redoing a
+ * half-built one), import of tarballs made here with libarchive (and the refusal of
+ * escaping paths, device nodes, non-tar input and taken names), export/import round trips,
+ * listing and removal. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "vps/template.h"
+
+#define ck_assert_err(err, c, frag)                                                                \
+    do {                                                                                           \
+        ck_assert_int_eq((err).code, (c));                                                         \
+        ck_assert_msg(strstr((err).msg, (frag)) != NULL, "message '%s' lacks '%s'", (err).msg,     \
+                      (frag));                                                                     \
+    } while (0)
+
+/* One private state directory per test case, made and removed in the parent (unchecked
+ * fixture), so that it goes even when a forked test fails halfway. */
+static char base_dir[256];
+
+static void base_setup(void)
+{
+    snprintf(base_dir, sizeof base_dir, "/tmp/vps-test-template.XXXXXX");
+    if (!mkdtemp(base_dir))
+        abort();
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void) sb;
+    (void) flag;
+    (void) ftw;
+    (void) remove(path);
+    return 0;
+}
+
+static int make_writable(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void) ftw;
+    if (flag == FTW_D)
+        (void) chmod(path, sb->st_mode | S_IRWXU);
+    return 0;
+}
+
+static void base_teardown(void)
+{
+    (void) nftw(base_dir, make_writable, 16, FTW_PHYS | FTW_MOUNT);
+    (void) nftw(base_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+/* templates/ of a fresh state directory named after the test. */
+static int templates_dir(const char *test)
+{
+    struct vps_error err = {0};
+    char path[512];
+    int templates;
+
+    snprintf(path, sizeof path, "%s/%s", base_dir, test);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    int state = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_ge(state, 0);
+    ck_assert_int_eq(vps_template_dir_open(state, &templates, &err), 0);
+    close(state);
+    return templates;
+}
+
+static bool exists_at(int dir_fd, const char *name)
+{
+    struct stat sb;
+    return fstatat(dir_fd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+static struct stat lstat_at(int dir_fd, const char *name)
+{
+    struct stat sb;
+    ck_assert_msg(fstatat(dir_fd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0, "stat '%s': %s", name,
+                  strerror(errno));
+    return sb;
+}
+
+static char *get_file(int dir_fd, const char *name)
+{
+    static char buf[4096];
+    int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n < 0)
+        return NULL;
+    buf[n] = '\0';
+    return buf;
+}
+
+static const char *link_target(int dir_fd, const char *name)
+{
+    static char buf[256];
+    ssize_t n = readlinkat(dir_fd, name, buf, sizeof buf - 1);
+    ck_assert_int_ge(n, 0);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Nothing in templates/ but the names listed (no temporary trees). */
+static size_t count_entries(int dir_fd)
+{
+    int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fdopendir(fd);
+    struct dirent *de;
+    size_t n = 0;
+
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, ".."))
+            n++;
+    closedir(d);
+    return n;
+}
+
+static int rootfs_of(int templates, const char *name)
+{
+    struct vps_error err = {0};
+    int path_fd;
+
+    ck_assert_int_eq(vps_template_open_rootfs(templates, name, &path_fd, &err), 0);
+    int fd = openat(path_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_ge(fd, 0);
+    close(path_fd);
+    return fd;
+}
+
+/* ---- building archives --------------------------------------------------------------- */
+
+struct tentry {
+    const char *path;
+    mode_t mode; /* type and permissions */
+    const char *data;
+    const char *symlink;
+    const char *hardlink;
+};
+
+/* A tarball of entries in a memfd, rewound: a regular file, so import knows its size. */
+static int make_tar(const struct tentry *v, size_t n, bool gzip)
+{
+    int fd = memfd_create("tar", MFD_CLOEXEC);
+    struct archive *a = archive_write_new();
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(archive_write_set_format_pax_restricted(a), ARCHIVE_OK);
+    if (gzip)
+        ck_assert_int_eq(archive_write_add_filter_gzip(a), ARCHIVE_OK);
+    ck_assert_int_eq(archive_write_open_fd(a, fd), ARCHIVE_OK);
+    for (size_t i = 0; i < n; i++) {
+        struct archive_entry *e = archive_entry_new();
+        size_t len = v[i].data ? strlen(v[i].data) : 0;
+        archive_entry_set_pathname(e, v[i].path);
+        archive_entry_set_mode(e, v[i].mode);
+        archive_entry_set_uid(e, geteuid());
+        archive_entry_set_gid(e, getegid());
+        archive_entry_set_mtime(e, 1500000000, 0);
+        archive_entry_set_size(e, (la_int64_t) len);
+        if (v[i].symlink)
+            archive_entry_set_symlink(e, v[i].symlink);
+        if (v[i].hardlink) {
+            archive_entry_set_hardlink(e, v[i].hardlink);
+            archive_entry_set_size(e, 0);
+        }
+        if (S_ISCHR(v[i].mode))
+            archive_entry_set_rdev(e, makedev(1, 3));
+        ck_assert_int_eq(archive_write_header(a, e), ARCHIVE_OK);
+        if (len && !v[i].hardlink)
+            ck_assert_int_eq(archive_write_data(a, v[i].data, len), (la_ssize_t) len);
+        archive_entry_free(e);
+    }
+    ck_assert_int_eq(archive_write_close(a), ARCHIVE_OK);
+    archive_write_free(a);
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    return fd;
+}
+
+static const struct tentry good_tree[] = {
+    {"./", S_IFDIR | 0755},
+    {"./etc/", S_IFDIR | 0755},
+    {"./etc/hello", S_IFREG | 0640, "hello world\n"},
+    {"./etc/hello-again", S_IFREG | 0640, NULL, NULL, "./etc/hello"},
+    {"./bin/", S_IFDIR | 0755},
+    {"./bin/busybox", S_IFREG | 04755, "not really busybox"},
+    {"./bin/sh", S_IFLNK | 0777, NULL, "busybox"},
+    {"./bin/abs", S_IFLNK | 0777, NULL, "/etc/hello"},
+    {"./tmp/", S_IFDIR | 01777},
+    {"./run/fifo", S_IFIFO | 0600},
+};
+
+struct progress_log {
+    unsigned calls, last;
+};
+
+static void on_progress(unsigned percent, const char *what, void *userdata)
+{
+    struct progress_log *log = userdata;
+
+    ck_assert_ptr_nonnull(what);
+    ck_assert_uint_le(percent, 100);
+    ck_assert_uint_ge(percent, log->last);
+    log->calls++;
+    log->last = percent;
+}
+
+static void check_good_tree(int templates, const char *name)
+{
+    int root = rootfs_of(templates, name);
+
+    ck_assert_str_eq(get_file(root, "etc/hello"), "hello world\n");
+    ck_assert_int_eq(lstat_at(root, "etc/hello").st_mode, S_IFREG | 0640);
+    ck_assert_int_eq(lstat_at(root, "etc/hello").st_mtime, 1500000000);
+    ck_assert_int_eq(lstat_at(root, "etc/hello").st_ino, lstat_at(root, "etc/hello-again").st_ino);
+    ck_assert_int_eq(lstat_at(root, "bin/busybox").st_mode, S_IFREG | 04755);
+    ck_assert_str_eq(link_target(root, "bin/sh"), "busybox");
+    ck_assert_str_eq(link_target(root, "bin/abs"), "/etc/hello");
+    ck_assert_int_eq(lstat_at(root, "tmp").st_mode, S_IFDIR | 01777);
+    ck_assert(S_ISFIFO(lstat_at(root, "run/fifo").st_mode));
+    close(root);
+}
+
+/* ---- built-in ------------------------------------------------------------------------ */
+
+START_TEST(dir_open_creates_a_private_directory)
+{
+    int templates = templates_dir("dir-open");
+
+    ck_assert_int_eq(lstat_at(templates, ".").st_mode, S_IFDIR | 0700);
+    close(templates);
+}
+END_TEST
+
+START_TEST(ensure_builtin_builds_the_minimal_tree)
+{
+    struct vps_error err = {0};
+    int templates = templates_dir("builtin");
+    json_t *j = NULL;
+
+    ck_assert_int_eq(vps_template_ensure_builtin(templates, VPS_BUSYBOX_PATH, &err), 0);
+    ck_assert(vps_template_exists(templates, VPS_TEMPLATE_BUILTIN));
+    int root = rootfs_of(templates, VPS_TEMPLATE_BUILTIN);
+    ck_assert_int_eq(lstat_at(root, "bin/busybox").st_mode, S_IFREG | 0755);
+    ck_assert_int_eq(lstat_at(root, "bin/busybox").st_size,
+                     lstat_at(AT_FDCWD, "/bin/busybox").st_size);
+    ck_assert_str_eq(link_target(root, "bin/sh"), "busybox");
+    ck_assert_str_eq(link_target(root, "sbin/ifconfig"), "../bin/busybox");
+    ck_assert_int_eq(lstat_at(root, "tmp").st_mode, S_IFDIR | 01777);
+    ck_assert_int_eq(lstat_at(root, "root").st_mode, S_IFDIR | 0700);
+    ck_assert_int_eq(lstat_at(root, "etc/shadow").st_mode, S_IFREG | 0600);
+    ck_assert(strstr(get_file(root, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n"));
+    ck_assert(strstr(get_file(root, "etc/shadow"), "root:*:"));
+    ck_assert_str_eq(get_file(root, "etc/hostname"), "localhost\n");
+    ck_assert_str_eq(get_file(root, "etc/resolv.conf"), "");
+    ck_assert(strstr(get_file(root, "etc/os-release"), "NAME=\"vps minimal\""));
+    ck_assert(S_ISDIR(lstat_at(root, "var/log").st_mode));
+    ck_assert(S_ISDIR(lstat_at(root, "usr/sbin").st_mode));
+    ck_assert(!exists_at(root, "sbin/init"));
+    ck_assert(!exists_at(root, "etc/inittab"));
+    close(root);
+
+    ck_assert_int_eq(vps_template_get(templates, VPS_TEMPLATE_BUILTIN, &j, &err), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "name")), "minimal");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "source")), "builtin");
+    ck_assert_int_eq(strlen(json_string_value(json_object_get(j, "created_at"))), 20);
+    ck_assert_int_gt(json_integer_value(json_object_get(j, "size_bytes")), 1000000);
+    json_decref(j);
+    ck_assert_int_eq(count_entries(templates), 1);
+    close(templates);
+}
+END_TEST
+
+START_TEST(ensure_builtin_is_idempotent)
+{
+    struct vps_error err = {0};
+    int templates = templates_dir("builtin-twice");
+
+    ck_assert_int_eq(vps_template_ensure_builtin(templates, VPS_BUSYBOX_PATH, &err), 0);
+    int root = rootfs_of(templates, VPS_TEMPLATE_BUILTIN);
+    ino_t ino = lstat_at(root, "bin/busybox").st_ino;
+    close(root);
+    ck_assert_int_eq(vps_template_ensure_builtin(templates, VPS_BUSYBOX_PATH, &err), 0);
+    root = rootfs_of(templates, VPS_TEMPLATE_BUILTIN);
+    ck_assert_int_eq(lstat_at(root, "bin/busybox").st_ino, ino);
+    close(root);
+    close(templates);
+}
+END_TEST
+
+START_TEST(ensure_builtin_redoes_a_half_built_template)
+{
+    struct vps_error err = {0};
+    int templates = templates_dir("builtin-half");
+
+    /* What a crash in the middle of a remove leaves: a tree without template.json. */
+    ck_assert_int_eq(mkdirat(templates, "minimal", 0700), 0);
+    int dir = openat(templates, "minimal", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_eq(mkdirat(dir, "rootfs", 0755), 0);
+    ck_assert_int_eq(mkdirat(dir, "rootfs/junk", 0755), 0);
+    close(dir);
+    ck_assert(!vps_template_exists(templates, VPS_TEMPLATE_BUILTIN));
+    json_t *list = NULL;
+    ck_assert_int_eq(vps_template_list(templates, &list, &err), 0);
+    ck_assert_int_eq(json_array_size(list), 0);
+    json_decref(list);
+
+    ck_assert_int_eq(vps_template_ensure_builtin(templates, VPS_BUSYBOX_PATH, &err), 0);
+    int root = rootfs_of(templates, VPS_TEMPLATE_BUILTIN);
+    ck_assert(!exists_at(root, "junk"));
+    ck_assert(exists_at(root, "bin/busybox"));
+    close(root);
+    ck_assert_int_eq(count_entries(templates), 1);
+    close(templates);
+}
+END_TEST
+
+START_TEST(ensure_builtin_without_busybox_fails_cleanly)
+{
+    struct vps_error err = {0};
+    int templates = templates_dir("builtin-missing");
+
+    ck_assert_int_eq(vps_template_ensure_builtin(templates, "/nonexistent/busybox", &err), -1);
+    ck_assert_err(err, VPS_ERR_NOT_FOUND, "busybox '/nonexistent/busybox' not found");
+    ck_assert_int_eq(count_entries(templates), 0);
+    close(templates);
+}
+END_TEST
+
+/* ---- import -------------------------------------------------------------------------- */
+
+START_TEST(import_extracts_a_tarball)
+{
+    struct vps_error err = {0};
+    struct progress_log log = {0};
+    int templates = templates_dir("import");
+    int tar = make_tar(good_tree, sizeof good_tree / sizeof good_tree[0], false);
+    json_t *j = NULL;
+
+    ck_assert_int_eq(vps_template_import(templates, "alpine", tar, on_progress, &log, &err), 0);
+    check_good_tree(templates, "alpine");
+    ck_assert_uint_ge(log.calls, 2);
+    ck_assert_uint_eq(log.last, 100);
+    ck_assert_int_eq(vps_template_get(templates, "alpine", &j, &err), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "source")), "import");
+    json_decref(j);
+    ck_assert_int_eq(count_entries(templates), 1);
+    close(tar);
+    close(templates);
+}
+END_TEST
+
+START_TEST(import_reads_a_gzip_tarball)
+{
+    struct vps_error err = {0};
+    int templates = templates_dir("import-gzip");
+    int tar = make_tar(good_tree, sizeof good_tree / sizeof good_tree[0], true);
+
+    ck_assert_int_eq(vps_template_import(templates, "gz", tar, NULL, NULL, &err), 0);
+    check_good_tree(templates, "gz");
+    close(tar);
+    close(templates);
+}
+END_TEST
+
+/* Imports a one-bad-entry archive and checks the refusal left nothing behind. */
+static void check_refused(const char *test, const struct tentry *bad, const char *fragment)
+{
+    struct vps_error err = {0};
+    int templates = templates_dir(test);
+    struct tentry v[] = {{"./", S_IFDIR | 0755}, {"ok", S_IFREG | 0644, "fine"}, *bad};
+    int tar = make_tar(v, 3, false);
+
+    ck_assert_int_eq(vps_template_import(templates, "evil", tar, NULL, NULL, &err), -1);
+    ck_assert_err(err, VPS_ERR_INVALID, fragment);
+    ck_assert(!vps_template_exists(templates, "evil"));
+    ck_assert_int_eq(count_entries(templates), 0);
+    close(tar);
+    close(templates);
+}
+
+START_TEST(import_refuses_dotdot_entries)
+{
+    struct tentry bad = {"../evil", S_IFREG | 0644, "escaped"};
+    char path[512];
+
+    check_refused("import-dotdot", &bad, "entry '../evil': the path contains '..'");
+    snprintf(path, sizeof path, "%s/evil", base_dir);
+    ck_assert(!exists_at(AT_FDCWD, path));
+    struct tentry deep = {"a/../../evil", S_IFREG | 0644, "escaped"};
+    check_refused("import-dotdot-deep", &deep, "contains '..'");
+}
+END_TEST
+
+START_TEST(import_refuses_absolute_paths)
+{
+    struct tentry bad = {"/tmp/vps-test-evil", S_IFREG | 0644, "escaped"};
+
+    check_refused("import-absolute", &bad, "entry '/tmp/vps-test-evil': the path is absolute");
+    ck_assert(!exists_at(AT_FDCWD, "/tmp/vps-test-evil"));
+}
+END_TEST
+
+START_TEST(import_refuses_device_nodes)
+{
+    struct tentry bad = {"dev/null", S_IFCHR | 0666};
+
+    check_refused("import-device", &bad, "entry 'dev/null': device nodes are not allowed");
+}
+END_TEST
+
+START_TEST(import_refuses_hard_links_out_of_the_tree)
+{
+    struct tentry bad = {"passwd", S_IFREG | 0644, NULL, NULL, "../../../../etc/passwd"};
+    struct tentry abs = {"passwd", S_IFREG | 0644, NULL, NULL, "/etc/passwd"};
+
+    check_refused("import-hardlink", &bad, "the hard link target contains '..'");
+    check_refused("import-hardlink-abs", &abs, "the hard link target is absolute");
+}
+END_TEST
+
+START_TEST(import_refuses_writing_through_a_symlink)
+{
+    struct tentry bad = {"escape/evil", S_IFREG | 0644, "escaped"};
+    struct vps_error err = {0};
+    int templates = templates_dir("import-symlink");
+    char outside[512];
+
+    snprintf(outside, sizeof outside, "%s/outside", base_dir);
+    ck_assert_int_eq(mkdir(outside, 0755), 0);
+    struct tentry v[] = {{"escape", S_IFLNK | 0777, NULL, outside}, bad};
+    int tar = make_tar(v, 2, false);
+    ck_assert_int_eq(vps_template_import(templates, "evil", tar, NULL, NULL, &err), -1);
+    ck_assert_err(err, VPS_ERR_INVALID, "entry 'escape/evil'");
+    snprintf(outside, sizeof outside, "%s/outside/evil", base_dir);
+    ck_assert(!exists_at(AT_FDCWD, outside));
+    ck_assert_int_eq(count_entries(templates), 0);
+    close(tar);
+    close(templates);
+}
+END_TEST
+
+START_TEST(import_refuses_what_is_not_a_tar)
+{
+    struct vps_error err = {0};
+    int templates = templates_dir("import-not-tar");
+    int fd = memfd_create("text", MFD_CLOEXEC);
+    char text[2048];
+
+    memset(text, 'x', sizeof text);
+    ck_assert_int_eq(write(fd, text, sizeof text), (ssize_t) sizeof text);
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    ck_assert_int_eq(vps_template_import(templates, "junk", fd, NULL, NULL, &err), -1);
+    ck_assert_err(err, VPS_ERR_INVALID, "read archive: ");
+    ck_assert_err(err, VPS_ERR_INVALID, "import template 'junk'");
+    ck_assert_int_eq(count_entries(templates), 0);
+    close(fd);
+    close(templates);
+}
+END_TEST
+
+START_TEST(import_refuses_an_empty_archive)
+{
+    struct vps_error err = {0};
+    int templates = templates_dir("import-empty");
+    int tar = make_tar(NULL, 0, false);
+
+    ck_assert_int_eq(vps_template_import(templates, "empty", tar, NULL, NULL, &err), -1);
+    ck_assert_int_eq(err.code, VPS_ERR_INVALID);
+    ck_assert_int_eq(count_entries(templates), 0);
+    close(tar);
+    close(templates);
+}
+END_TEST
+
+START_TEST(import_refuses_a_taken_name)
+{
+    struct vps_error err = {0};
+    int templates = templates_dir("import-taken");
+    int tar = make_tar(good_tree, sizeof good_tree / sizeof good_tree[0], false);
+
+    ck_assert_int_eq(vps_template_import(templates, "twice", tar, NULL, NULL, &err), 0);
+    ck_assert_int_eq(lseek(tar, 0, SEEK_SET), 0);
+    ck_assert_int_eq(vps_template_import(templates, "twice", tar, NULL, NULL, &err), -1);
+    ck_assert_err(err, VPS_ERR_EXISTS, "template 'twice' already exists");
+    ck_assert_int_eq(lseek(tar, 0, SEEK_CUR), 0); /* refused before reading anything */
+    err = (struct vps_error){0};
+    ck_assert_int_eq(vps_template_import(templates, "Bad_Name", tar, NULL, NULL, &err), -1);
+    ck_assert_err(err, VPS_ERR_INVALID, "template name 'Bad_Name' is invalid");
+    close(tar);
+    close(templates);
+}
+END_TEST
+
+/* ---- export, list, remove ------------------------------------------------------------ */
+
+START_TEST(export_then_import_round_trips)
+{
+    struct vps_error err = {0};
+    int templates = templates_dir("round-trip");
+    int tar = make_tar(good_tree, sizeof good_tree / sizeof good_tree[0], false);
+    int out = memfd_create("export", MFD_CLOEXEC);
+
+    ck_assert_int_eq(vps_template_import(templates, "orig", tar, NULL, NULL, &err), 0);
+    ck_assert_int_eq(vps_template_export(templates, "orig", out, &err), 0);
+    ck_assert_int_eq(lseek(out, 0, SEEK_SET), 0);
+    ck_assert_int_eq(vps_template_import(templates, "copy", out, NULL, NULL, &err), 0);
+    check_good_tree(templates, "copy");
+
+    ck_assert_int_eq(vps_template_ensure_builtin(templates, VPS_BUSYBOX_PATH, &err), 0);
+    ck_assert_int_eq(ftruncate(out, 0), 0);
+    ck_assert_int_eq(lseek(out, 0, SEEK_SET), 0);
+    ck_assert_int_eq(vps_template_export(templates, "minimal", out, &err), 0);
+    ck_assert_int_eq(lseek(out, 0, SEEK_SET), 0);
+    ck_assert_int_eq(vps_template_import(templates, "minimal-copy", out, NULL, NULL, &err), 0);
+    int a = rootfs_of(templates, "minimal"), b = rootfs_of(templates, "minimal-copy");
+    ck_assert_int_eq(lstat_at(a, "bin/busybox").st_size, lstat_at(b, "bin/busybox").st_size);
+    ck_assert_int_eq(lstat_at(b, "tmp").st_mode, S_IFDIR | 01777);
+    ck_assert_int_eq(lstat_at(b, "etc/shadow").st_mode, S_IFREG | 0600);
+    ck_assert_int_eq(lstat_at(b, ".").st_mode, lstat_at(a, ".").st_mode);
+    ck_assert_str_eq(link_target(b, "bin/sh"), "busybox");
+    close(a);
+    close(b);
+    close(out);
+    close(tar);
+    close(templates);
+}
+END_TEST
+
+START_TEST(list_is_sorted_and_remove_deletes)
+{
+    struct vps_error err = {0};
+    int templates = templates_dir("list-remove");
+    int tar = make_tar(good_tree, sizeof good_tree / sizeof good_tree[0], false);
+    json_t *list = NULL;
+
+    ck_assert_int_eq(vps_template_import(templates, "zeta", tar, NULL, NULL, &err), 0);
+    ck_assert_int_eq(lseek(tar, 0, SEEK_SET), 0);
+    ck_assert_int_eq(vps_template_import(templates, "alpha", tar, NULL, NULL, &err), 0);
+    ck_assert_int_eq(vps_template_list(templates, &list, &err), 0);
+    ck_assert_int_eq(json_array_size(list), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "name")), "alpha");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 1), "name")), "zeta");
+    ck_assert_int_gt(json_integer_value(json_object_get(json_array_get(list, 0), "size_bytes")), 0);
+    json_decref(list);
+
+    ck_assert_int_eq(vps_template_remove(templates, "zeta", &err), 0);
+    ck_assert(!vps_template_exists(templates, "zeta"));
+    ck_assert(!exists_at(templates, "zeta"));
+    ck_assert_int_eq(vps_template_remove(templates, "zeta", &err), -1);
+    ck_assert_err(err, VPS_ERR_NOT_FOUND, "template 'zeta' does not exist");
+    err = (struct vps_error){0};
+    json_t *j = NULL;
+    ck_assert_int_eq(vps_template_get(templates, "zeta", &j, &err), -1);
+    ck_assert_err(err, VPS_ERR_NOT_FOUND, "does not exist");
+    err = (struct vps_error){0};
+    int fd = -1;
+    ck_assert_int_eq(vps_template_open_rootfs(templates, "../etc", &fd, &err), -1);
+    ck_assert_int_eq(err.code, VPS_ERR_INVALID);
+    ck_assert_int_eq(count_entries(templates), 1);
+    close(tar);
+    close(templates);
+}
+END_TEST
+
+static Suite *template_suite(void)
+{
+    Suite *s = suite_create("template");
+    TCase *tc = tcase_create("template");
+
+    tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+    tcase_add_test(tc, dir_open_creates_a_private_directory);
+    tcase_add_test(tc, ensure_builtin_builds_the_minimal_tree);
+    tcase_add_test(tc, ensure_builtin_is_idempotent);
+    tcase_add_test(tc, ensure_builtin_redoes_a_half_built_template);
+    tcase_add_test(tc, ensure_builtin_without_busybox_fails_cleanly);
+    tcase_add_test(tc, import_extracts_a_tarball);
+    tcase_add_test(tc, import_reads_a_gzip_tarball);
+    tcase_add_test(tc, import_refuses_dotdot_entries);
+    tcase_add_test(tc, import_refuses_absolute_paths);
+    tcase_add_test(tc, import_refuses_device_nodes);
+    tcase_add_test(tc, import_refuses_hard_links_out_of_the_tree);
+    tcase_add_test(tc, import_refuses_writing_through_a_symlink);
+    tcase_add_test(tc, import_refuses_what_is_not_a_tar);
+    tcase_add_test(tc, import_refuses_an_empty_archive);
+    tcase_add_test(tc, import_refuses_a_taken_name);
+    tcase_add_test(tc, export_then_import_round_trips);
+    tcase_add_test(tc, list_is_sorted_and_remove_deletes);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(template_suite());
+
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,23 @@
+/* Request handlers of API v1, one file per resource (api-vps.c, api-template.c, api-host.c).
+ * The route table that maps paths to them is server.c's. */
+#pragma once
+
+#include "server.h"
+
+int api_vps_list(struct request *r, struct vps_error *err);
+int api_vps_create(struct request *r, struct vps_error *err);
+int api_vps_get(struct request *r, struct vps_error *err);
+int api_vps_patch(struct request *r, struct vps_error *err);
+int api_vps_delete(struct request *r, struct vps_error *err);
+
+int api_template_list(struct request *r, struct vps_error *err);
+int api_template_get(struct request *r, struct vps_error *err);
+int api_template_precheck(struct request *r, struct vps_error *err);
+int api_template_import(struct request *r, struct vps_error *err);
+int api_template_export(struct request *r, struct vps_error *err);
+int api_template_delete(struct request *r, struct vps_error *err);
+
+int api_host_get(struct request *r, struct vps_error *err);
+int api_events_get(struct request *r, struct vps_error *err);
+int api_operation_list(struct request *r, struct vps_error *err);
+int api_operation_get(struct request *r, struct vps_error *err);

@@ -1,0 +1,43 @@
+/* The daemon's shared context: what every part of vpsd reaches through one pointer. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "vps/store.h"
+
+struct loop;
+struct server;
+struct events;
+struct ops;
+
+struct vpsd_options {
+    const char *state_dir;
+    const char *run_dir;
+    const char *socket_path;
+    const char *socket_group; /* NULL: the admin group */
+    mode_t socket_mode;
+    const char *admin_group;
+    const char *busybox_path;
+    unsigned request_timeout_s;
+    uint64_t max_upload_bytes;
+    int log_level;
+    int notify_fd; /* -1: none */
+};
+
+struct vpsd {
+    struct vpsd_options opt;
+    struct loop *loop;
+    struct vps_store store;
+    int templates_fd;
+    int run_fd;
+    int signal_fd;
+    gid_t admin_gid; /* (gid_t) -1 when the group does not exist */
+    struct server *server;
+    struct events *events;
+    struct ops *ops;
+    uint64_t started_ms;
+    bool stopping;
+    bool socket_bound; /* this process bound the socket path and removes it */
+};
