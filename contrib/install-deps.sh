@@ -3,6 +3,7 @@
 set -eu
 DEPS="meson ninja-build pkg-config gcc clang jq curl
 libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libarchive-dev check
+libcap-dev libseccomp-dev libc6-dev
 busybox-static util-linux netcat-openbsd"
 missing=
 for p in $DEPS; do

@@ -488,9 +488,12 @@ int vps_client_upload(struct vps_client *c, const char *path, const char *conten
         ctype = NULL; /* undefined after a failure */
         return vps_error_errno(err, ENOMEM, "upload to vpsd");
     }
-    /* libcurl's default "Expect: 100-continue" stays: vpsd can refuse (a taken name, no
-     * permission) before the whole archive has been sent. */
+    /* "Expect: 100-continue" always (libcurl 7.88 adds it on its own only past 1 MiB): vpsd
+     * can refuse (a taken name, no permission) before any of the archive is sent, and the
+     * refusal arrives as an answer rather than as a connection closed under a write. */
     headers = curl_slist_append(headers, "Accept: application/json");
+    if (headers)
+        headers = curl_slist_append(headers, "Expect: 100-continue");
     if (headers)
         headers = curl_slist_append(headers, ctype);
     if (!headers)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "vps/error.h"
+#include "vps/utf8.h"
 
 static const struct {
     unsigned http;
@@ -75,6 +76,10 @@ const char *vps_error_format(const struct vps_error *err, char *buf, size_t size
         (void) snprintf(buf, size, "%s: %s", err->msg, strerror(err->errnum));
     else
         (void) snprintf(buf, size, "%s", err->msg);
+    /* Messages quote user input cut at a byte count ('%.64s') and are cut again by the
+     * fixed buffer, so a multi-byte character may end up halved; JSON answers must be valid
+     * UTF-8. */
+    vps_utf8_sanitize(buf, strlen(buf));
     return buf;
 }
 

@@ -1,11 +1,12 @@
-/* Whole-buffer reads and writes on fds, and the crash-safe replace of a small file that every
- * piece of persistent state goes through. */
+/* Whole-buffer reads and writes on fds, the crash-safe replace of a small file that every
+ * piece of persistent state goes through, and reading an open inode's xattrs. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include "vps/fd.h"
 
@@ -123,4 +124,83 @@ int vps_write_atomic_at(int dir_fd, const char *name, const void *buf, size_t le
     if (fsync(dir_fd) < 0)
         return vps_error_errno(err, errno, "fsync directory of '%s'", name);
     return 0;
+}
+
+/* A value or list that keeps changing while it is read (a VPS can rewrite its own files'
+ * xattrs while we copy them) is given up on after this many tries. */
+#define XATTR_ATTEMPTS 8
+
+/* One f*xattr() call: the list when key is NULL, key's value otherwise. An O_PATH fd goes
+ * through its /proc/self/fd magic link, which lands on exactly the opened inode and follows
+ * nothing further. */
+static ssize_t xattr_call(int fd, bool o_path, const char *key, char *buf, size_t size)
+{
+    char p[32];
+
+    if (!o_path)
+        return key ? fgetxattr(fd, key, buf, size) : flistxattr(fd, buf, size);
+    (void) snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+    return key ? getxattr(p, key, buf, size) : listxattr(p, buf, size);
+}
+
+static int xattr_error(struct vps_error *err, int errnum, const char *key)
+{
+    if (!key)
+        return vps_error_errno(err, errnum, "list xattrs");
+    if (errnum == ENODATA) {
+        (void) vps_error_set(err, VPS_ERR_NOT_FOUND, "read xattr '%s'", key);
+        err->errnum = errnum;
+        return -1;
+    }
+    return vps_error_errno(err, errnum, "read xattr '%s'", key);
+}
+
+/* A filesystem without xattr support (ENOTSUP) has an empty list, not a failure. */
+static int xattr_none(char **ret, size_t *ret_len, struct vps_error *err)
+{
+    char *buf = calloc(1, 1);
+
+    if (!buf)
+        return xattr_error(err, ENOMEM, NULL);
+    *ret = buf;
+    *ret_len = 0;
+    return 0;
+}
+
+/* Size query, then the read into a buffer one byte larger: a size argument of 0 would be
+ * another size query, so even an empty value is read with room for the NUL. ERANGE means
+ * the thing grew in between, and we ask again. */
+static int xattr_read(int fd, bool o_path, const char *key, char **ret, size_t *ret_len,
+                      struct vps_error *err)
+{
+    for (unsigned attempt = 0; attempt < XATTR_ATTEMPTS; attempt++) {
+        cleanup_free char *buf = NULL;
+        ssize_t n = xattr_call(fd, o_path, key, NULL, 0);
+        if (n >= 0 && !(buf = malloc((size_t) n + 1)))
+            return xattr_error(err, ENOMEM, key);
+        if (n >= 0)
+            n = xattr_call(fd, o_path, key, buf, (size_t) n + 1);
+        if (n < 0 && errno == ERANGE)
+            continue;
+        if (n < 0 && !key && errno == ENOTSUP)
+            return xattr_none(ret, ret_len, err);
+        if (n < 0)
+            return xattr_error(err, errno, key);
+        buf[n] = '\0';
+        *ret = TAKE_PTR(buf);
+        *ret_len = (size_t) n;
+        return 0;
+    }
+    return xattr_error(err, ERANGE, key);
+}
+
+int vps_fd_xattr_list(int fd, bool o_path, char **ret, size_t *ret_len, struct vps_error *err)
+{
+    return xattr_read(fd, o_path, NULL, ret, ret_len, err);
+}
+
+int vps_fd_xattr_get(int fd, bool o_path, const char *key, char **ret, size_t *ret_len,
+                     struct vps_error *err)
+{
+    return xattr_read(fd, o_path, key, ret, ret_len, err);
 }

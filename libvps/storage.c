@@ -174,8 +174,14 @@ static int publish(int dir_fd, const char *tmp, const char *name, struct vps_err
             return vps_error_set(err, VPS_ERR_EXISTS, "'%s' already exists", name);
         return vps_error_errno(err, errno, "rename '%s' to '%s'", tmp, name);
     }
-    if (fsync(fd) < 0)
-        return vps_error_errno(err, errno, "fsync directory of '%s'", name);
+    if (fsync(fd) < 0) {
+        static const struct vps_storage dir = {.backend = VPS_STORAGE_DIR};
+        struct vps_error ignored = {0};
+        int e = errno;
+        /* All or nothing: the caller hears of a failure, so nothing may stay at name. */
+        (void) vps_storage_destroy(&dir, dir_fd, name, &ignored);
+        return vps_error_errno(err, e, "fsync directory of '%s'", name);
+    }
     return 0;
 }
 
@@ -186,14 +192,17 @@ int vps_storage_mkdtemp_at(int dir_fd, const char *name, char *ret_tmp, size_t s
     if (check_build_name(name, err) < 0)
         return -1;
     for (unsigned attempt = 0; attempt < 16; attempt++) {
+        char tmp[NAME_MAX + 1];
         uint32_t rnd;
         if (getrandom(&rnd, sizeof rnd, 0) != sizeof rnd)
             return vps_error_errno(err, errno, "getrandom");
-        (void) snprintf(ret_tmp, size, ".%s.tmp-%08x", name, rnd);
-        if (mkdirat(dir_fd, ret_tmp, 0700) == 0)
+        (void) snprintf(tmp, sizeof tmp, ".%s.tmp-%08x", name, rnd);
+        if (mkdirat(dir_fd, tmp, 0700) == 0) {
+            (void) snprintf(ret_tmp, size, "%s", tmp);
             return 0;
+        }
         if (errno != EEXIST)
-            return vps_error_errno(err, errno, "create '%s'", ret_tmp);
+            return vps_error_errno(err, errno, "create '%s'", tmp);
     }
     return vps_error_set(err, VPS_ERR_SYSTEM, "no free temporary name for '%s'", name);
 }
@@ -206,33 +215,14 @@ struct copy {
     int links_fd;  /* one link per multiply-linked inode copied so far, named by dev/ino */
 };
 
-/* An fd for xattr calls. An O_PATH fd (all we can get for a symlink, a fifo or a device
- * without opening the thing itself) does not work with f*xattr(): those go through its
- * /proc/self/fd magic link, which lands on exactly the opened inode and follows nothing. */
+/* An fd for xattr calls: f*xattr() refuse an O_PATH fd (all we can get for a symlink, a
+ * fifo or a device without opening the thing itself), so for one the path calls go through
+ * /proc/self/fd/N, a magic link that lands on exactly the opened inode and follows nothing
+ * further. Reading is fd.c's (vps_fd_xattr_*); only the copy writes. */
 struct xfd {
     int fd;
     bool o_path;
 };
-
-static ssize_t x_list(struct xfd x, char *buf, size_t size)
-{
-    char p[32];
-
-    if (!x.o_path)
-        return flistxattr(x.fd, buf, size);
-    (void) snprintf(p, sizeof p, "/proc/self/fd/%d", x.fd);
-    return listxattr(p, buf, size);
-}
-
-static ssize_t x_get(struct xfd x, const char *key, void *buf, size_t size)
-{
-    char p[32];
-
-    if (!x.o_path)
-        return fgetxattr(x.fd, key, buf, size);
-    (void) snprintf(p, sizeof p, "/proc/self/fd/%d", x.fd);
-    return getxattr(p, key, buf, size);
-}
 
 static int x_set(struct xfd x, const char *key, const void *buf, size_t size)
 {
@@ -247,39 +237,31 @@ static int x_set(struct xfd x, const char *key, const void *buf, size_t size)
 static int copy_xattr(const struct walk *w, struct xfd src, struct xfd dst, const char *key,
                       struct vps_error *err)
 {
-    ssize_t n = x_get(src, key, NULL, 0);
-    if (n < 0)
-        return vps_error_errno(err, errno, "read xattr '%s' of '%s'", key, where(w));
-    cleanup_free char *val = malloc((size_t) n + 1);
-    if (!val)
-        return vps_error_errno(err, ENOMEM, "read xattr '%s' of '%s'", key, where(w));
-    n = x_get(src, key, val, (size_t) n);
-    if (n < 0)
-        return vps_error_errno(err, errno, "read xattr '%s' of '%s'", key, where(w));
+    cleanup_free char *val = NULL;
+    size_t len;
+
+    if (vps_fd_xattr_get(src.fd, src.o_path, key, &val, &len, err) < 0) {
+        if (err->code != VPS_ERR_NOT_FOUND)
+            return vps_error_prefix(err, "'%s'", where(w));
+        *err = (struct vps_error){0}; /* removed since it was listed: nothing to copy */
+        return 0;
+    }
     /* The destination filesystem may not take this namespace (tmpfs and trusted.*); the
      * copy is still the tree the caller wants. */
-    if (x_set(dst, key, val, (size_t) n) < 0 && errno != ENOTSUP)
+    if (x_set(dst, key, val, len) < 0 && errno != ENOTSUP)
         return vps_error_errno(err, errno, "set xattr '%s' on '%s'", key, where(w));
     return 0;
 }
 
 static int copy_xattrs(const struct walk *w, struct xfd src, struct xfd dst, struct vps_error *err)
 {
-    ssize_t n = x_list(src, NULL, 0);
-    if (n < 0 && errno == ENOTSUP)
-        return 0;
-    if (n < 0)
-        return vps_error_errno(err, errno, "list xattrs of '%s'", where(w));
-    if (n == 0)
-        return 0;
-    cleanup_free char *keys = malloc((size_t) n);
-    if (!keys)
-        return vps_error_errno(err, ENOMEM, "list xattrs of '%s'", where(w));
-    n = x_list(src, keys, (size_t) n);
-    if (n < 0)
-        return vps_error_errno(err, errno, "list xattrs of '%s'", where(w));
-    for (const char *k = keys; k < keys + n; k += strlen(k) + 1)
-        if (copy_xattr(w, src, dst, k, err) < 0)
+    cleanup_free char *keys = NULL;
+    size_t len;
+
+    if (vps_fd_xattr_list(src.fd, src.o_path, &keys, &len, err) < 0)
+        return vps_error_prefix(err, "'%s'", where(w));
+    for (size_t off = 0; off < len; off += strlen(keys + off) + 1)
+        if (copy_xattr(w, src, dst, keys + off, err) < 0)
             return -1;
     return 0;
 }
@@ -327,38 +309,75 @@ static int check_same(const struct walk *w, int fd, const struct statx *sx, stru
     return 0;
 }
 
-static int copy_bytes(int in, int out, struct vps_error *err)
+/* Plain read/write of len bytes at off, where copy_file_range() is refused. */
+static int copy_rw(int in, int out, off_t off, off_t len, struct vps_error *err)
 {
-    cleanup_free char *buf = NULL;
+    cleanup_free char *buf = malloc(COPY_CHUNK_BYTES);
 
-    /* copy_file_range() lets the filesystem share or offload the data; across filesystems
-     * or on a kernel or filesystem that refuses, plain read/write does the same. */
-    for (;;) {
-        ssize_t n = copy_file_range(in, NULL, out, NULL, SSIZE_MAX, 0);
-        if (n == 0)
-            return 0;
-        if (n > 0)
-            continue;
-        if (errno == EINTR)
-            continue;
-        if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-            return vps_error_errno(err, errno, "copy_file_range");
-        break;
-    }
-    buf = malloc(COPY_CHUNK_BYTES);
     if (!buf)
         return vps_error_errno(err, ENOMEM, "copy");
-    for (;;) {
-        ssize_t n = read(in, buf, COPY_CHUNK_BYTES);
+    if (lseek(in, off, SEEK_SET) < 0 || lseek(out, off, SEEK_SET) < 0)
+        return vps_error_errno(err, errno, "seek");
+    while (len > 0) {
+        ssize_t n = read(in, buf, len < COPY_CHUNK_BYTES ? (size_t) len : COPY_CHUNK_BYTES);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return vps_error_errno(err, errno, "read");
         if (n == 0)
-            return 0;
+            return 0; /* the source shrank meanwhile */
         if (vps_write_all(out, buf, (size_t) n, err) < 0)
             return -1;
+        len -= n;
     }
+    return 0;
+}
+
+/* copy_file_range() lets the filesystem share or offload the data; across filesystems, or
+ * where a kernel or filesystem refuses it, read/write does the same. */
+static int copy_extent(int in, int out, off_t off, off_t len, bool *use_cfr, struct vps_error *err)
+{
+    off_t in_off = off, out_off = off;
+
+    while (len > 0 && *use_cfr) {
+        ssize_t n = copy_file_range(in, &in_off, out, &out_off, (size_t) len, 0);
+        if (n == 0)
+            return 0;
+        if (n > 0) {
+            len -= n;
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+            return vps_error_errno(err, errno, "copy_file_range");
+        *use_cfr = false;
+    }
+    return len > 0 ? copy_rw(in, out, in_off, len, err) : 0;
+}
+
+/* Only the data extents are copied and the size set at the end, so holes stay holes: a
+ * Debian /var/log/lastlog is nearly all hole, and dense it can take gigabytes. */
+static int copy_bytes(int in, int out, off_t size, struct vps_error *err)
+{
+    bool use_cfr = true;
+
+    for (off_t off = 0; off < size;) {
+        off_t data = lseek(in, off, SEEK_DATA), hole;
+        if (data < 0 && errno == ENXIO)
+            break; /* a hole up to the end */
+        if (data < 0)
+            return vps_error_errno(err, errno, "seek data");
+        hole = lseek(in, data, SEEK_HOLE);
+        if (hole < 0)
+            return vps_error_errno(err, errno, "seek hole");
+        if (copy_extent(in, out, data, hole - data, &use_cfr, err) < 0)
+            return -1;
+        off = hole;
+    }
+    if (ftruncate(out, size) < 0)
+        return vps_error_errno(err, errno, "truncate");
+    return 0;
 }
 
 static int copy_regular(struct copy *c, int src_dir, const char *name, const struct statx *sx,
@@ -373,7 +392,7 @@ static int copy_regular(struct copy *c, int src_dir, const char *name, const str
         openat(c->dst_dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (out < 0)
         return vps_error_errno(err, errno, "create '%s'", where(&c->w));
-    if (copy_bytes(in, out, err) < 0)
+    if (copy_bytes(in, out, (off_t) sx->stx_size, err) < 0)
         return vps_error_prefix(err, "copy '%s'", where(&c->w));
     return apply_meta(c, sx, (struct xfd){in, false}, (struct xfd){out, false}, name, err);
 }

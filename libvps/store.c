@@ -9,6 +9,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "vps/idmap.h"
 #include "vps/json.h"
 #include "vps/store.h"
 
@@ -63,9 +64,10 @@ int vps_store_open(const char *path, struct vps_store *ret, struct vps_error *er
                                  "state dir '%s' is in use by another vpsd", path);
         return vps_error_errno(err, errno, "lock '%s/.lock'", path);
     }
-    ret->path = strdup(path);
+    /* Absolute: processes started in other mount namespaces reach the tree by this path. */
+    ret->path = realpath(path, NULL);
     if (!ret->path)
-        return vps_error_errno(err, ENOMEM, "open state dir");
+        return vps_error_errno(err, errno, "resolve state dir '%s'", path);
     ret->dir_fd = TAKE_FD(dir_fd);
     ret->lock_fd = TAKE_FD(lock_fd);
     ret->storage.backend = VPS_STORAGE_DIR;
@@ -185,6 +187,7 @@ int vps_store_create(const struct vps_store *s, const struct vps_config *c, int 
 {
     char tmp[VPS_NAME_MAX + 8];
     cleanup_close int fd = -1;
+    struct vps_idmap m;
     struct stat st;
 
     if (vps_name_validate(c->name, "vps", err) < 0)
@@ -200,7 +203,10 @@ int vps_store_create(const struct vps_store *s, const struct vps_config *c, int 
         vps_error_errno(err, errno, "open '%s'", tmp);
         goto fail;
     }
-    if (vps_storage_create(&s->storage, template_rootfs_fd, fd, "rootfs", err) < 0 ||
+    /* The id range is taken first: the allocator counts ".<name>.new" dirs as taken, so two
+     * creates in a row never get the same range. */
+    if (vps_idmap_allocate(s->dir_fd, &m, err) < 0 || vps_idmap_save(fd, &m, err) < 0 ||
+        vps_storage_create(&s->storage, template_rootfs_fd, fd, "rootfs", err) < 0 ||
         save_in(fd, c, err) < 0)
         goto fail;
     /* RENAME_NOREPLACE: a racing create of the same name loses cleanly, never overwrites. */

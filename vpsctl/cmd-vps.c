@@ -39,9 +39,10 @@ enum {
     OPT_NAMES,
 };
 
+/* The options create and set share. --template is create's only: a VPS's template is what
+ * its rootfs was copied from, once, and vpsd refuses to change it. */
 #define CONFIG_OPTIONS                                                                             \
-    {"template", required_argument, NULL, OPT_TEMPLATE},                                           \
-        {"hostname", required_argument, NULL, OPT_HOSTNAME},                                       \
+    {"hostname", required_argument, NULL, OPT_HOSTNAME},                                           \
         {"ram", required_argument, NULL, OPT_RAM}, {"swap", required_argument, NULL, OPT_SWAP},    \
         {"disk", required_argument, NULL, OPT_DISK}, {"cpus", required_argument, NULL, OPT_CPUS},  \
         {"cpu-weight", required_argument, NULL, OPT_CPU_WEIGHT},                                   \
@@ -56,8 +57,15 @@ enum {
         "config", required_argument, NULL, OPT_CONFIG                                              \
     }
 
+#define TEMPLATE_OPTION                                                                            \
+    {                                                                                              \
+        "template", required_argument, NULL, OPT_TEMPLATE                                          \
+    }
+
+#define TEMPLATE_USAGE                                                                             \
+    "  --template NAME      template to copy the root filesystem from (default: minimal)\n"
+
 #define CONFIG_USAGE                                                                               \
-    "  --template NAME      template to copy the root filesystem from (default: minimal)\n"        \
     "  --hostname NAME      host name inside the VPS (default: the VPS's name)\n"                  \
     "  --ram SIZE           memory limit, like 512M or 1.5G (default: 512M)\n"                     \
     "  --swap SIZE          swap limit (default: 0)\n"                                             \
@@ -74,7 +82,7 @@ enum {
     "  --config FILE        start from a JSON config (- for stdin); flags apply on top\n"
 
 static const char create_usage[] =
-    "Usage: vpsctl create NAME [OPTIONS]\n\nCreate a VPS.\n\nOptions:\n" CONFIG_USAGE
+    "Usage: vpsctl create NAME [OPTIONS]\n\nCreate a VPS.\n\nOptions:\n" TEMPLATE_USAGE CONFIG_USAGE
     "Limit options take 'default' for the daemon's default.\n" COMMON_USAGE;
 
 static const char set_usage[] =
@@ -82,7 +90,8 @@ static const char set_usage[] =
     "  --ipdel ADDR|all     remove an address, or all of them (repeatable)\n"
     "  --nameserver-del IP  remove a name server (repeatable)\n"
     "  --owner-del UID|USER remove an owner (repeatable)\n"
-    "Limit options take 'default' to reset the limit to the daemon's default.\n" COMMON_USAGE;
+    "Limit options take 'default' to reset the limit to the daemon's default.\n"
+    "A VPS's template cannot be changed: create --template chooses it once.\n" COMMON_USAGE;
 
 static const char list_usage[] = "Usage: vpsctl list [OPTIONS]\n\nList VPSes.\n\nOptions:\n"
                                  "  --names          print only the names, one per line\n"
@@ -232,12 +241,18 @@ static int parse_owner(const char *s, const char *what, json_t **ret, struct vps
     return 0;
 }
 
-static int top_option(struct vps_args *a, int c, const char *arg, struct vps_error *err)
+static int top_option(struct vpsctl *ctx, struct vps_args *a, int c, const char *arg,
+                      struct vps_error *err)
 {
     bool b = false;
 
     switch (c) {
     case OPT_TEMPLATE:
+        /* Known to set only to say why it is refused: "unknown option" would read as a typo. */
+        if (a->is_set)
+            return vpsctl_usage_error(ctx, err,
+                                      "set: --template is not accepted: a VPS's template cannot "
+                                      "be changed after create");
         return set_member(a->flags, NULL, "template", json_string(arg), err);
     case OPT_HOSTNAME:
         return set_member(a->flags, NULL, "hostname", json_string(arg), err);
@@ -259,7 +274,6 @@ static int vps_option(struct vpsctl *ctx, int c, const char *arg, void *userdata
     struct vps_args *a = userdata;
     json_t *uid = NULL;
 
-    (void) ctx;
     for (size_t i = 0; i < ELEMENTSOF(limit_options); i++)
         if (limit_options[i].opt == c)
             return limit_option(a, &limit_options[i], arg, err);
@@ -278,7 +292,7 @@ static int vps_option(struct vpsctl *ctx, int c, const char *arg, void *userdata
             return -1;
         return append(c == OPT_OWNER ? &a->owner_add : &a->owner_del, uid, err);
     default:
-        return top_option(a, c, arg, err);
+        return top_option(ctx, a, c, arg, err);
     }
 }
 
@@ -442,9 +456,11 @@ static int build_body(const struct vps_args *a, json_t **ret, struct vps_error *
 static int parse_vps_args(struct vpsctl *ctx, int argc, char **argv, bool is_set,
                           struct vps_args *a, const char **ret_name, struct vps_error *err)
 {
-    static const struct option create_options[] = {CONFIG_OPTIONS, COMMON_OPTIONS, {}};
+    static const struct option create_options[] = {
+        TEMPLATE_OPTION, CONFIG_OPTIONS, COMMON_OPTIONS, {}};
     static const struct option set_options[] = {
         CONFIG_OPTIONS,
+        TEMPLATE_OPTION, /* refused with a reason, see top_option() */
         {"ipdel", required_argument, NULL, OPT_IPDEL},
         {"nameserver-del", required_argument, NULL, OPT_NAMESERVER_DEL},
         {"owner-del", required_argument, NULL, OPT_OWNER_DEL},

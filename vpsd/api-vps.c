@@ -6,22 +6,24 @@
 
 #include "api.h"
 #include "events.h"
+#include "supervisor.h"
 #include "vps/json.h"
 #include "vps/template.h"
 
-static json_t *vps_json(const struct vps_config *c, struct vps_error *err)
+json_t *api_vps_json(struct request *r, const struct vps_config *c, struct vps_error *err)
 {
     json_t *cfg;
 
     if (vps_config_to_json(c, &cfg, err) < 0)
         return NULL;
-    return json_pack("{s:o, s:{s:s}}", "config", cfg, "status", "state", "stopped");
+    return json_pack("{s:o, s:o}", "config", cfg, "status",
+                     supervisor_status_json(r->d->sup, c->name));
 }
 
 static int reply_vps(struct request *r, unsigned status, const struct vps_config *c,
                      struct vps_error *err)
 {
-    json_t *j = vps_json(c, err);
+    json_t *j = api_vps_json(r, c, err);
 
     if (!j)
         return -1;
@@ -56,7 +58,7 @@ int api_vps_list(struct request *r, struct vps_error *err)
             continue;
         if (!r->caller.admin && !vps_config_has_owner(c, r->caller.uid))
             continue;
-        json_t *j = vps_json(c, &e);
+        json_t *j = api_vps_json(r, c, &e);
         if (j)
             (void) json_array_append_new(list, j);
     }
@@ -113,8 +115,7 @@ int api_vps_create(struct request *r, struct vps_error *err)
     return reply_vps(r, 201, c, err);
 }
 
-/* Loads args[0], answering 403 rather than 404 to callers who may not see it. */
-static int load_for(struct request *r, struct vps_config **ret, struct vps_error *err)
+int api_load_vps(struct request *r, struct vps_config **ret, struct vps_error *err)
 {
     const char *name = r->args[0];
 
@@ -139,7 +140,7 @@ int api_vps_get(struct request *r, struct vps_error *err)
 {
     cleanup_(vps_config_freep) struct vps_config *c = NULL;
 
-    if (load_for(r, &c, err) < 0)
+    if (api_load_vps(r, &c, err) < 0)
         return -1;
     return reply_vps(r, 200, c, err);
 }
@@ -165,7 +166,7 @@ int api_vps_patch(struct request *r, struct vps_error *err)
     cleanup_(vps_config_freep) struct vps_config *c = NULL, *n = NULL;
     cleanup_json json_t *cur = NULL, *merged = NULL;
 
-    if (load_for(r, &c, err) < 0 || check_patch(r->body, c, err) < 0 ||
+    if (api_load_vps(r, &c, err) < 0 || check_patch(r->body, c, err) < 0 ||
         vps_config_to_json(c, &cur, err) < 0 ||
         vps_json_merge_patch(cur, r->body, &merged, err) < 0)
         return -1;
@@ -173,6 +174,9 @@ int api_vps_patch(struct request *r, struct vps_error *err)
     if (json_is_null(json_object_get(r->body, "hostname")))
         (void) json_object_del(merged, "hostname");
     if (vps_config_from_json(merged, &n, err) < 0 || vps_store_save(&r->d->store, n, err) < 0)
+        return -1;
+    /* Limits change live; the rest (hostname, network, services) at the next start. */
+    if (supervisor_apply_limits(r->d->sup, n, err) < 0)
         return -1;
     publish(r, "vps_changed", n, "changed");
     return reply_vps(r, 200, n, err);
@@ -182,7 +186,11 @@ int api_vps_delete(struct request *r, struct vps_error *err)
 {
     cleanup_(vps_config_freep) struct vps_config *c = NULL;
 
-    if (load_for(r, &c, err) < 0 || vps_store_destroy(&r->d->store, c->name, err) < 0)
+    if (api_load_vps(r, &c, err) < 0)
+        return -1;
+    if (supervisor_state(r->d->sup, c->name) != VPS_RUN_STOPPED)
+        return vps_error_set(err, VPS_ERR_CONFLICT, "vps '%s' is running: stop it first", c->name);
+    if (vps_store_destroy(&r->d->store, c->name, err) < 0)
         return -1;
     publish(r, "vps_deleted", c, "destroyed");
     return reply_json(r, 200, json_pack("{s:s}", "deleted", c->name));

@@ -10,6 +10,18 @@ int api_vps_get(struct request *r, struct vps_error *err);
 int api_vps_patch(struct request *r, struct vps_error *err);
 int api_vps_delete(struct request *r, struct vps_error *err);
 
+int api_vps_start(struct request *r, struct vps_error *err);
+int api_vps_stop(struct request *r, struct vps_error *err);
+int api_vps_restart(struct request *r, struct vps_error *err);
+int api_vps_kill(struct request *r, struct vps_error *err);
+int api_vps_stats(struct request *r, struct vps_error *err);
+int api_vps_exec(struct request *r, struct vps_error *err);
+/* Loads the VPS named by the path, answering 403 rather than 404 to callers who may not see
+ * it (api-vps.c). */
+int api_load_vps(struct request *r, struct vps_config **ret, struct vps_error *err);
+/* {"config": ..., "status": ...} of a VPS (api-vps.c). */
+json_t *api_vps_json(struct request *r, const struct vps_config *c, struct vps_error *err);
+
 int api_template_list(struct request *r, struct vps_error *err);
 int api_template_get(struct request *r, struct vps_error *err);
 int api_template_precheck(struct request *r, struct vps_error *err);

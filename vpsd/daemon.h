@@ -11,6 +11,8 @@ struct loop;
 struct server;
 struct events;
 struct ops;
+struct supervisor;
+struct watch;
 
 struct vpsd_options {
     const char *state_dir;
@@ -24,6 +26,8 @@ struct vpsd_options {
     uint64_t max_upload_bytes;
     int log_level;
     int notify_fd; /* -1: none */
+    const char *init_path;     /* the project's tiny init */
+    const char *cgroup_prefix; /* directory of VPS cgroups in each hierarchy */
 };
 
 struct vpsd {
@@ -33,10 +37,12 @@ struct vpsd {
     int templates_fd;
     int run_fd;
     int signal_fd;
+    struct watch *signal_watch;
     gid_t admin_gid; /* (gid_t) -1 when the group does not exist */
     struct server *server;
     struct events *events;
     struct ops *ops;
+    struct supervisor *sup;
     uint64_t started_ms;
     bool stopping;
     bool socket_bound; /* this process bound the socket path and removes it */

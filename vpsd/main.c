@@ -20,8 +20,10 @@
 #include "loop.h"
 #include "operations.h"
 #include "server.h"
+#include "supervisor.h"
 #include "vps-build-config.h"
 #include "vps/fd.h"
+#include "vps/storage.h"
 #include "vps/template.h"
 
 static void usage(FILE *f)
@@ -41,12 +43,15 @@ static void usage(FILE *f)
             "  --max-upload SIZE      largest template upload in bytes (default 16 GiB)\n"
             "  --log-level LEVEL      err, warning, notice, info (default) or debug\n"
             "  --notify-fd FD         write READY=1 to FD once serving, then close it\n"
+            "  --init PATH            the init for VPSes without one (default "
+            VPS_LIBEXECDIR "/vps-init)\n"
+            "  --cgroup-prefix NAME   cgroup directory of the VPSes (default vps)\n"
             "  -h, --help             show this help\n"
             "      --version          show the version\n");
 }
 
 enum { OPT_STATE = 256, OPT_RUN, OPT_SOCKET, OPT_MODE, OPT_GROUP, OPT_ADMIN, OPT_BUSYBOX,
-       OPT_TIMEOUT, OPT_UPLOAD, OPT_LOG, OPT_NOTIFY, OPT_VERSION };
+       OPT_TIMEOUT, OPT_UPLOAD, OPT_LOG, OPT_NOTIFY, OPT_INIT, OPT_CGROUP, OPT_VERSION };
 
 static int parse_args(int argc, char **argv, struct vpsd_options *o, char *sock_buf,
                       size_t sock_size)
@@ -63,6 +68,8 @@ static int parse_args(int argc, char **argv, struct vpsd_options *o, char *sock_
         {"max-upload", required_argument, NULL, OPT_UPLOAD},
         {"log-level", required_argument, NULL, OPT_LOG},
         {"notify-fd", required_argument, NULL, OPT_NOTIFY},
+        {"init", required_argument, NULL, OPT_INIT},
+        {"cgroup-prefix", required_argument, NULL, OPT_CGROUP},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {0},
@@ -74,7 +81,8 @@ static int parse_args(int argc, char **argv, struct vpsd_options *o, char *sock_
                                .socket_mode = 0660, .admin_group = VPS_ADMIN_GROUP,
                                .busybox_path = VPS_BUSYBOX_PATH, .request_timeout_s = 30,
                                .max_upload_bytes = 16ULL << 30, .log_level = LOG_INFO,
-                               .notify_fd = -1};
+                               .notify_fd = -1, .init_path = VPS_LIBEXECDIR "/vps-init",
+                               .cgroup_prefix = "vps"};
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         errno = 0;
         switch (c) {
@@ -106,6 +114,12 @@ static int parse_args(int argc, char **argv, struct vpsd_options *o, char *sock_
         case OPT_NOTIFY:
             o->notify_fd = (int) strtol(optarg, &end, 10);
             if (*end || errno || o->notify_fd < 0)
+                goto bad;
+            break;
+        case OPT_INIT: o->init_path = optarg; break;
+        case OPT_CGROUP:
+            o->cgroup_prefix = optarg;
+            if (!vps_name_is_valid(optarg))
                 goto bad;
             break;
         case 'h': usage(stdout); exit(0);
@@ -219,7 +233,7 @@ static int setup_signals(struct vpsd *d, struct vps_error *err)
     d->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     if (d->signal_fd < 0)
         return vps_error_errno(err, errno, "signalfd");
-    return loop_watch(d->loop, d->signal_fd, EPOLLIN, on_signal, d, NULL, err);
+    return loop_watch(d->loop, d->signal_fd, EPOLLIN, on_signal, d, &d->signal_watch, err);
 }
 
 static int open_run_dir(struct vpsd *d, struct vps_error *err)
@@ -271,6 +285,15 @@ static int start(struct vpsd *d, struct vps_error *err)
         events_new(&d->events, err) < 0 || ops_new(d, &d->ops, err) < 0 ||
         open_socket(d, &listen_fd, err) < 0)
         return -1;
+    /* After the socket: a second daemon is turned away before it touches cgroups. */
+    if (supervisor_new(d, &d->sup, err) < 0) {
+        close(listen_fd);
+        return -1;
+    }
+    /* Template builds that a crash interrupted. */
+    if (vps_storage_remove_stale(&d->store.storage, d->templates_fd, NULL, &e) < 0)
+        log_error(LOG_WARNING, &e, "remove stale template builds, ignoring");
+    e = (struct vps_error){0};
     if (server_start(d, listen_fd, &d->server, err) < 0) {
         close(listen_fd);
         return -1;
@@ -280,6 +303,7 @@ static int start(struct vpsd *d, struct vps_error *err)
         log_error(LOG_WARNING, &e, "template '%s', ignoring", VPS_TEMPLATE_BUILTIN);
     log_info("vpsd %s: serving '%s', state dir '%s'", VPS_VERSION, d->opt.socket_path,
              d->opt.state_dir);
+    supervisor_autostart(d->sup);
     notify_ready(d);
     return 0;
 }
@@ -291,8 +315,10 @@ static void stop(struct vpsd *d)
     d->events = NULL;
     ops_free(d->ops);
     server_stop(d->server);
+    supervisor_free(d->sup); /* running VPSes keep running */
     if (d->socket_bound) /* never another daemon's socket, found live at start-up */
         (void) unlink(d->opt.socket_path);
+    watch_remove(d->signal_watch);
     vps_close(d->signal_fd);
     vps_close(d->templates_fd);
     vps_close(d->run_fd);

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -32,6 +33,13 @@ static const struct route routes[] = {
     {"GET", "/v1/vps/{}", BODY_NONE, false, api_vps_get},
     {"PATCH", "/v1/vps/{}", BODY_JSON, true, api_vps_patch},
     {"DELETE", "/v1/vps/{}", BODY_NONE, true, api_vps_delete},
+    /* Owners operate their own VPS: the handlers check. */
+    {"POST", "/v1/vps/{}/start", BODY_JSON_OPTIONAL, false, api_vps_start},
+    {"POST", "/v1/vps/{}/stop", BODY_JSON_OPTIONAL, false, api_vps_stop},
+    {"POST", "/v1/vps/{}/restart", BODY_JSON_OPTIONAL, false, api_vps_restart},
+    {"POST", "/v1/vps/{}/kill", BODY_JSON_OPTIONAL, false, api_vps_kill},
+    {"GET", "/v1/vps/{}/stats", BODY_NONE, false, api_vps_stats},
+    {"POST", "/v1/vps/{}/exec", BODY_JSON, false, api_vps_exec},
     {"GET", "/v1/templates", BODY_NONE, true, api_template_list},
     {"POST", "/v1/templates", BODY_UPLOAD, true, api_template_import, api_template_precheck},
     {"GET", "/v1/templates/{}", BODY_NONE, true, api_template_get},
@@ -46,6 +54,14 @@ static const struct route routes[] = {
 
 /* ---- matching ---- */
 
+static void free_args(char **args, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(args[i]);
+        args[i] = NULL;
+    }
+}
+
 static bool match_path(const char *pattern, const char *path, char **args, size_t *n_args)
 {
     *n_args = 0;
@@ -59,19 +75,18 @@ static bool match_path(const char *pattern, const char *path, char **args, size_
                 return false;
             args[(*n_args)++] = strndup(path, len);
         } else if (plen != len || strncmp(pattern, path, len) != 0) {
+            free_args(args, *n_args);
+            *n_args = 0;
             return false;
         }
         pattern += plen, path += len;
     }
-    return !*pattern && !*path;
-}
-
-static void free_args(char **args, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(args[i]);
-        args[i] = NULL;
+    if (*pattern || *path) {
+        free_args(args, *n_args);
+        *n_args = 0;
+        return false;
     }
+    return true;
 }
 
 /* Finds the route; *ret_allow lists the methods when only the method is wrong. */
@@ -231,6 +246,14 @@ static void unlink_waiting(struct server *s, struct request *r)
         }
 }
 
+void request_resume(struct request *r)
+{
+    if (!r->suspended)
+        return;
+    unlink_waiting(r->d->server, r);
+    resume(r);
+}
+
 void server_wake_waiters(struct server *s)
 {
     while (s->waiting) {
@@ -362,12 +385,28 @@ static void consume(struct request *r, const char *data, size_t size)
     r->buf_len += size;
 }
 
+static bool refuse_now(struct request *r)
+{
+    const char *expect = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_EXPECT);
+    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+    if (expect && strcasecmp(expect, "100-continue") == 0)
+        return true;
+    return !cl || strtoull(cl, NULL, 10) > API_JSON_BODY_MAX;
+}
+
 static enum MHD_Result run_handler(struct request *r)
 {
     struct vps_error err = {0};
 
-    if (r->route->body == BODY_JSON && !r->resumed &&
-        vps_json_parse_text(r->buf ? r->buf : "", r->buf_len, &r->body, &err) < 0)
+    bool json = r->route->body == BODY_JSON || r->route->body == BODY_JSON_OPTIONAL;
+
+    if (json && !r->resumed && r->route->body == BODY_JSON_OPTIONAL && r->buf_len == 0)
+        r->body = json_object();
+    else if (json && !r->resumed &&
+             vps_json_parse_text(r->buf ? r->buf : "", r->buf_len, &r->body, &err) < 0)
         return reply_error(r, &err) == 0 ? MHD_YES : MHD_NO;
     if (r->route->handler(r, &err) < 0 && !r->replied)
         return reply_error(r, &err) == 0 ? MHD_YES : MHD_NO;
@@ -396,8 +435,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             (!r->route->precheck || r->route->precheck(r, &r->early) == 0))
             (void) open_upload(r, &r->early);
         /* Refuse before reading a body we would throw away (a 10 MB body, a forbidden
-         * caller): MHD closes the connection after this answer. */
-        if (r->early.code)
+         * caller): MHD closes the connection after this answer. A client still sending
+         * would see that as a broken connection instead of the answer, so that is done only
+         * when it waits for "100 Continue" or the body is too large to drain; a small body
+         * is read and dropped (consume()) and the answer comes after it. */
+        if (r->early.code && refuse_now(r))
             return answer_early(r);
         return MHD_YES;
     }

@@ -26,6 +26,7 @@ enum body_kind {
     BODY_NONE,
     BODY_JSON,   /* buffered, at most API_JSON_BODY_MAX, parsed before the handler runs */
     BODY_UPLOAD, /* streamed to an unnamed temp file, at most max_upload_bytes */
+    BODY_JSON_OPTIONAL, /* as BODY_JSON, but an empty body is {} */
 };
 
 struct request;
@@ -84,6 +85,8 @@ int reply_response(struct request *r, unsigned status, struct MHD_Response *resp
 
 /* Suspends r until request_resume() or deadline_ms (monotonic; 0: none). */
 void request_suspend(struct request *r, uint64_t deadline_ms);
+/* Resumes one suspended request now. */
+void request_resume(struct request *r);
 /* Resumes every request suspended with a deadline-based wait (they re-check their state). */
 void server_wake_waiters(struct server *s);
 

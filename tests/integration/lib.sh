@@ -8,6 +8,8 @@ set -u
 command -v jq >/dev/null || { echo "SKIP: needs jq"; exit 77; }
 
 T=$(mktemp -d /tmp/vps-test.XXXXXX)
+# A cgroup prefix of this test's own: everything under it is this test's to kill and remove.
+CGPREFIX=vps-test-$$
 STATE=$T/state
 RUN=$T/run
 SOCK=$T/run/vpsd.sock
@@ -16,11 +18,30 @@ BODY=$T/body
 STATUS=
 PIDS_TO_STOP=()
 
+# Kills what is left in this test's cgroups (VPSes outlive vpsd by design, so a failed test
+# can leave some running) and removes the cgroups. Only processes inside them are touched.
+cleanup_cgroups() {
+    local d p
+    for d in /sys/fs/cgroup/*/"$CGPREFIX" /sys/fs/cgroup/"$CGPREFIX"; do
+        [ -d "$d" ] || continue
+        for _ in 1 2 3 4 5 6 7 8 9 10; do
+            p=$(cat "$d"/*/cgroup.procs 2>/dev/null)
+            [ -z "$p" ] && break
+            kill -KILL $p 2>/dev/null
+            # The kernel needs a moment to empty a cgroup after SIGKILL; bounded.
+            timeout 1 bash -c "while [ -n \"\$(cat $d/*/cgroup.procs 2>/dev/null)\" ]; do :; done"
+        done
+        rmdir "$d"/*/ 2>/dev/null
+        rmdir "$d" 2>/dev/null
+    done
+}
+
 cleanup() {
     local rc=$?
     for p in "${PIDS_TO_STOP[@]}" $VPSD_PID; do
         kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
     done
+    cleanup_cgroups
     rm -rf "$T"
     exit $rc
 }
@@ -39,7 +60,8 @@ start_vpsd() {
     rm -f "$T/ready"
     mkfifo "$T/ready"
     "$VPSD" --state-dir "$STATE" --run-dir "$RUN" --socket "$SOCK" --log-level debug \
-        --notify-fd 3 "$@" 3>"$T/ready" 2>>"$T/vpsd.log" &
+        --init "$VPS_INIT" --cgroup-prefix "$CGPREFIX" --notify-fd 3 "$@" 3>"$T/ready" \
+        2>>"$T/vpsd.log" &
     VPSD_PID=$!
     local line=
     read -r -t 20 line <"$T/ready" || true
@@ -83,6 +105,18 @@ expect_error() {
 }
 
 jqb() { jq -r "$@" "$BODY"; }
+
+# vexec NAME ARGS...: runs a command in a running VPS through the API; its stdout in
+# $T/out, exit code in $EXEC_RC.
+vexec() {
+    local name=$1
+    shift
+    # Through stdin: jq would take arguments that look like options for its own.
+    api_json POST "/v1/vps/$name/exec" "$(printf '%s\n' "$@" | jq -Rsc 'split("\n")[:-1] | {command: .}')"
+    expect_status 200 "exec $*"
+    jqb .stdout >"$T/out"
+    EXEC_RC=$(jqb '.exit_code // ("signal " + (.signal|tostring))')
+}
 
 vpsctl() { "$VPSCTL" --socket "$SOCK" "$@"; }
 

@@ -37,6 +37,8 @@ bad 400 invalid "expected a JSON object, got a string" '"x"'
 bad 400 invalid "invalid JSON" '{"name":"x"'
 bad 400 invalid "invalid JSON" '{"name":"x",}'
 bad 400 invalid "body: empty" ''
+# A quoted value cut inside a multi-byte character ('%.64s') still gives a valid JSON error.
+bad 400 invalid "is not a valid host name" "{\"name\":\"x\",\"services\":[{\"name\":\"s\",\"command\":[\"/x\"],\"match\":[{\"front\":\"198.18.0.1:80\",\"http_host\":\"a$(printf 'é%.0s' $(seq 40))\"}]}]}"
 ok "malformed and invalid configs"
 
 printf '{"name":"\xff\xfe"}' >"$T/utf8"

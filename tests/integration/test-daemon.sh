@@ -3,10 +3,12 @@
 . "$(dirname "$0")/lib.sh"
 start_vpsd
 
-"$VPSD" --state-dir "$STATE" --run-dir "$T/run2" --socket "$T/other.sock" 2>"$T/second.log"
+"$VPSD" --state-dir "$STATE" --run-dir "$T/run2" --socket "$T/other.sock" --init "$VPS_INIT" \
+    --cgroup-prefix "$CGPREFIX" 2>"$T/second.log"
 [ $? = 1 ] || fail "second vpsd on the same state dir did not fail"
 grep -q "in use by another vpsd" "$T/second.log" || fail "second vpsd: message: $(cat "$T/second.log")"
-"$VPSD" --state-dir "$T/state2" --run-dir "$T/run2" --socket "$SOCK" 2>"$T/third.log"
+"$VPSD" --state-dir "$T/state2" --run-dir "$T/run2" --socket "$SOCK" --init "$VPS_INIT" \
+    --cgroup-prefix "$CGPREFIX" 2>"$T/third.log"
 [ $? = 1 ] || fail "second vpsd on the same socket did not fail"
 grep -q "served by another vpsd" "$T/third.log" || fail "third vpsd: message: $(cat "$T/third.log")"
 api GET /v1/vps

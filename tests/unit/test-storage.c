@@ -284,6 +284,39 @@ START_TEST(create_copies_owners_and_devices_as_root)
 }
 END_TEST
 
+START_TEST(create_keeps_holes_and_data)
+{
+    struct vps_error err = {0};
+    int base = test_dir("create_keeps_holes_and_data");
+    int src = mkdir_open(base, "src", 0755);
+    const off_t size = 1LL << 30, mid = 512LL << 20;
+    char c = 0;
+
+    /* Data at the start, in the middle and nothing at the end: two holes, one trailing. */
+    int fd = openat(src, "sparse", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    ck_assert_int_eq(pwrite(fd, "head", 4, 0), 4);
+    ck_assert_int_eq(pwrite(fd, "x", 1, mid), 1);
+    ck_assert_int_eq(ftruncate(fd, size), 0);
+    close(fd);
+
+    ck_assert_int_eq(vps_storage_create(&st, src, base, "dst", &err), 0);
+    int dst = openat(base, "dst", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct stat sb = lstat_at(dst, "sparse");
+    ck_assert_int_eq(sb.st_size, size);
+    ck_assert_int_lt(sb.st_blocks * 512, 16 << 20);
+    ck_assert_str_eq(get_file(dst, "sparse"), "head");
+    fd = openat(dst, "sparse", O_RDONLY | O_CLOEXEC);
+    ck_assert_int_eq(pread(fd, &c, 1, mid), 1);
+    ck_assert_int_eq(c, 'x');
+    ck_assert_int_eq(pread(fd, &c, 1, size - 1), 1);
+    ck_assert_int_eq(c, 0);
+    close(fd);
+    close(dst);
+    close(src);
+    close(base);
+}
+END_TEST
+
 START_TEST(create_refuses_existing_name)
 {
     struct vps_error err = {0};
@@ -507,6 +540,7 @@ static Suite *storage_suite(void)
     tcase_add_test(tc, create_copies_types_modes_links_and_times);
     tcase_add_test(tc, create_copies_user_xattrs);
     tcase_add_test(tc, create_copies_owners_and_devices_as_root);
+    tcase_add_test(tc, create_keeps_holes_and_data);
     tcase_add_test(tc, create_refuses_existing_name);
     tcase_add_test(tc, create_failure_leaves_nothing);
     tcase_add_test(tc, create_rejects_a_path_as_name);

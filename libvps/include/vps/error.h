@@ -36,7 +36,8 @@ int vps_error_errno(struct vps_error *err, int errnum, const char *fmt, ...) _pr
 /* Prepends "ctx: " to the message; keeps code and errnum. */
 int vps_error_prefix(struct vps_error *err, const char *fmt, ...) _printf_(2, 3);
 
-/* "message: strerror(errnum)" into buf (always NUL-terminated). Returns buf. */
+/* "message: strerror(errnum)" into buf: always NUL-terminated and valid UTF-8 (invalid
+ * bytes become '?'). Returns buf. */
 const char *vps_error_format(const struct vps_error *err, char *buf, size_t size);
 
 /* The API mapping: HTTP status and the "code" string of an error answer. */

@@ -21,14 +21,14 @@ struct vps_storage {
  * components (VPS_ERR_INVALID otherwise). Every function here is safe in a forked child. */
 #define VPS_STORAGE_NAME_MAX 200
 
-/* Creates dst_dir_fd/dst_name as a copy of the tree at src_fd (a template rootfs),
- * preserving types, modes, owners, times, symlinks, hard links, fifos, sockets and
- * extended attributes. Never follows a symlink, never crosses into another mount. On
- * failure nothing is left at dst_name. dst_name must not exist (VPS_ERR_EXISTS). A mount point
- * inside the source is refused (VPS_ERR_CONFLICT, naming it): skipping it would give a
- * silently incomplete rootfs. A source nested deeper than 256 levels is VPS_ERR_INVALID. A
- * device node fails with the errno of mknodat() when the
- * caller may not create one. The tree is on disk (syncfs) before it appears at dst_name. */
+/* Creates dst_dir_fd/dst_name as a copy of the tree at src_fd (a template rootfs; O_PATH
+ * is fine), preserving types, modes, owners, times, symlinks, hard links, fifos, sockets,
+ * holes and extended attributes. Never follows a symlink, never crosses into another mount:
+ * a mount point inside the source is refused (VPS_ERR_CONFLICT, naming it), since skipping
+ * it would give a silently incomplete rootfs. A source nested deeper than 256 levels is
+ * VPS_ERR_INVALID; a device node the caller may not create fails with mknodat()'s errno.
+ * dst_name must not exist (VPS_ERR_EXISTS). The tree is on disk (syncfs) before it appears
+ * at dst_name; on failure nothing is left at dst_name. */
 int vps_storage_create(const struct vps_storage *st, int src_fd, int dst_dir_fd,
                        const char *dst_name, struct vps_error *err);
 

@@ -30,18 +30,20 @@ bool vps_template_exists(int templates_fd, const char *name);
 /* Builds the built-in template if it is missing (idempotent; a crashed half-build is
  * detected and redone). busybox_path is normally VPS_BUSYBOX_PATH; VPS_ERR_NOT_FOUND if it
  * is missing. No sbin/init and no inittab: how a VPS boots is decided elsewhere. */
-int vps_template_ensure_builtin(int templates_fd, const char *busybox_path,
-                                struct vps_error *err);
+int vps_template_ensure_builtin(int templates_fd, const char *busybox_path, struct vps_error *err);
 
 /* Extracts the archive read from archive_fd (tar, optionally gzip/xz/zstd/bzip2
  * compressed; libarchive detects it) into a new template name. Entries with absolute paths
- * or ".." components, hard links pointing outside the tree, and device nodes are refused
- * (VPS_ERR_INVALID); symlinks are created as they are (never followed at extraction). The
- * template appears atomically (built under a temporary name, then renamed), or not at
- * all. VPS_ERR_EXISTS if name exists. progress may be NULL. The extraction runs in a forked
- * child, chrooted into the new tree when the caller may chroot; progress is called in the
- * calling process (by bytes of archive_fd read when it is a regular file, else every 256
- * entries). Compression filters are the ones libarchive implements in-process only. */
+ * or ".." components and hard links pointing outside the tree are refused (VPS_ERR_INVALID),
+ * device nodes included; symlinks are created as they are (never followed at extraction).
+ * Device nodes (character and block) are otherwise skipped, not extracted, and so are hard
+ * links to a skipped node: a VPS gets its own /dev at start. The template appears
+ * atomically (built under a temporary name, then renamed), or not at all. VPS_ERR_EXISTS if
+ * name exists. progress may be NULL. The extraction runs in a forked child, chrooted into
+ * the new tree when the caller may chroot; progress is called in the calling process (by
+ * bytes of archive_fd read when it is a regular file, else every 256 entries), and last
+ * with 100 and "done", or "done, skipped 12 device nodes" when nodes were skipped.
+ * Compression filters are the ones libarchive implements in-process only. */
 int vps_template_import(int templates_fd, const char *name, int archive_fd,
                         vps_progress_fn progress, void *userdata, struct vps_error *err);
 

@@ -1,0 +1,378 @@
+/* Cloning processes into a VPS: namespace creation, the init's start sequence and exec into
+ * a running VPS. The mount tree is mount.c's; capabilities caps.c's; seccomp seccomp.c's. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "syscalls.h"
+#include "vps/caps.h"
+#include "vps/mount.h"
+#include "vps/seccomp.h"
+#include "vps/spawn.h"
+
+#define CHILD_TIMEOUT_MS 30000
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+static _Noreturn void child_fail(int sync, struct vps_error *err)
+{
+    (void) send(sync, err, sizeof *err, MSG_NOSIGNAL);
+    _exit(127);
+}
+
+static void kill_and_reap(int pidfd)
+{
+    (void) pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
+    (void) waitid(P_PIDFD, (id_t) pidfd, &(siginfo_t){0}, WEXITED);
+}
+
+/* Waits for the child's verdict: EOF (exec happened, the CLOEXEC pair closed) or an error. */
+static int await_child(int sync, struct vps_error *err)
+{
+    struct pollfd p = {.fd = sync, .events = POLLIN};
+    struct vps_error child = {0};
+    ssize_t n;
+
+    if (poll(&p, 1, CHILD_TIMEOUT_MS) == 0)
+        return vps_error_set(err, VPS_ERR_TIMEOUT, "the new process did not start within %d ms",
+                             CHILD_TIMEOUT_MS);
+    n = recv(sync, &child, sizeof child, 0);
+    if (n == 0)
+        return 0;
+    if (n != (ssize_t) sizeof child)
+        return vps_error_set(err, VPS_ERR_SYSTEM, "the new process died before exec");
+    child.msg[sizeof child.msg - 1] = '\0';
+    *err = child;
+    return -1;
+}
+
+/* clone3 with a pidfd; returns 0 in the child, the pid in the parent. */
+static pid_t clone_with(uint64_t flags, int cgroup_fd, int *ret_pidfd, struct vps_error *err)
+{
+    struct clone_args a = {
+        .flags = flags | CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
+        .pidfd = (uint64_t) (uintptr_t) ret_pidfd,
+        .exit_signal = SIGCHLD,
+        .cgroup = (uint64_t) (cgroup_fd >= 0 ? cgroup_fd : 0),
+    };
+    long pid = vps_sys_clone3(&a, sizeof a);
+
+    if (pid < 0)
+        return vps_error_errno(err, errno, "clone3");
+    return (pid_t) pid;
+}
+
+/* Parent side after clone: place in the cgroup, let the child go, wait for exec. */
+static int release_child(pid_t pid, int pidfd, int sync, vps_spawn_attach_fn attach,
+                         void *userdata, struct vps_error *err)
+{
+    if ((attach && attach(pid, userdata, err) < 0) ||
+        (send(sync, "g", 1, MSG_NOSIGNAL) != 1 && vps_error_errno(err, errno, "release child")) ||
+        await_child(sync, err) < 0) {
+        kill_and_reap(pidfd);
+        return -1;
+    }
+    return 0;
+}
+
+static int wait_go(int sync, struct vps_error *err)
+{
+    char c;
+    if (recv(sync, &c, 1, 0) != 1)
+        return vps_error_set(err, VPS_ERR_SYSTEM, "parent went away");
+    return 0;
+}
+
+/* ---- namespaces ---- */
+
+int vps_ns_create(const struct vps_idmap *m, int *ret_userns_fd, int *ret_netns_fd,
+                  struct vps_error *err)
+{
+    int sv[2], pidfd = -1;
+    cleanup_close int sync = -1, user = -1, net = -1;
+    char path[64];
+    pid_t pid;
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return vps_error_errno(err, errno, "socketpair");
+    pid = clone_with(CLONE_NEWUSER, -1, &pidfd, err);
+    if (pid == 0) {
+        struct vps_error e = {0};
+        close(sv[0]);
+        /* The creator of a user namespace has every capability in it: enough to make the
+         * network namespace it will own. */
+        if (unshare(CLONE_NEWNET) < 0)
+            vps_error_errno(&e, errno, "unshare network namespace");
+        if (e.code)
+            child_fail(sv[1], &e);
+        (void) send(sv[1], "r", 1, MSG_NOSIGNAL);
+        (void) wait_go(sv[1], &e); /* until the parent has the namespaces open */
+        _exit(0);
+    }
+    close(sv[1]);
+    sync = sv[0];
+    if (pid < 0)
+        return -1;
+    char c;
+    struct pollfd p = {.fd = sync, .events = POLLIN};
+    if (poll(&p, 1, CHILD_TIMEOUT_MS) != 1 || recv(sync, &c, 1, 0) != 1) {
+        vps_error_set(err, VPS_ERR_SYSTEM, "namespace helper failed");
+        goto fail;
+    }
+    if (vps_idmap_write(pid, m, err) < 0)
+        goto fail;
+    (void) snprintf(path, sizeof path, "/proc/%d/ns/user", (int) pid);
+    user = open(path, O_RDONLY | O_CLOEXEC);
+    (void) snprintf(path, sizeof path, "/proc/%d/ns/net", (int) pid);
+    net = open(path, O_RDONLY | O_CLOEXEC);
+    if (user < 0 || net < 0) {
+        vps_error_errno(err, errno, "open namespaces of %d", (int) pid);
+        goto fail;
+    }
+    (void) send(sync, "g", 1, MSG_NOSIGNAL);
+    (void) waitid(P_PIDFD, (id_t) pidfd, &(siginfo_t){0}, WEXITED);
+    close(pidfd);
+    *ret_userns_fd = TAKE_FD(user);
+    *ret_netns_fd = TAKE_FD(net);
+    return 0;
+fail:
+    kill_and_reap(pidfd);
+    close(pidfd);
+    return vps_error_prefix(err, "create namespaces");
+}
+
+/* ---- common child steps ---- */
+
+/* A clone inherits vpsd's signal state, and exec keeps both the mask and ignored signals:
+ * vpsd blocks SIGTERM/SIGINT/SIGHUP (taken through a signalfd) and ignores SIGPIPE. A VPS's
+ * processes must start as on a fresh machine, or they would never see a shutdown's SIGTERM. */
+static void reset_signals(void)
+{
+    sigset_t none;
+
+    for (int sig = 1; sig < _NSIG; sig++)
+        (void) signal(sig, SIG_DFL); /* EINVAL for SIGKILL, SIGSTOP and unused numbers */
+    sigemptyset(&none);
+    (void) sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Becomes uid/gid inside the user namespace just joined. Until then the process runs with
+ * the host's ids, which the namespace does not map. */
+static int become(uid_t uid, gid_t gid, struct vps_error *err)
+{
+    if (setresgid(gid, gid, gid) < 0 || setgroups(0, NULL) < 0)
+        return vps_error_errno(err, errno, "set gid %u", (unsigned) gid);
+    if (setresuid(uid, uid, uid) < 0)
+        return vps_error_errno(err, errno, "set uid %u", (unsigned) uid);
+    return 0;
+}
+
+/* Privileges, in the order STYLE.md gives: the bounding set first (callers do it before
+ * become(): a non-root uid has lost CAP_SETPCAP), then ids, then here the remaining
+ * capabilities, no_new_privs for non-root, seccomp last. */
+static int drop_privileges(bool root, struct vps_error *err)
+{
+    if (vps_caps_set_for(root, err) < 0)
+        return -1;
+    /* A VPS's root keeps setuid programs working (su, sudo); services running as another
+     * user are denied gaining privileges through them. */
+    if (!root && vps_caps_no_new_privs(err) < 0)
+        return -1;
+    return vps_seccomp_apply(err);
+}
+
+/* Moves fds into place: stdio on 0..2, keep (if >= 0) on 3, sync on 4; closes every other
+ * fd, so nothing of vpsd's reaches the VPS. 3 and 4 stay close-on-exec. */
+static int arrange_fds(const int stdio[3], int keep, int *sync, struct vps_error *err)
+{
+    int fds[5] = {stdio[0], stdio[1], stdio[2], keep, *sync};
+
+    /* First lift every source above 5 so that no dup2 overwrites a later source. */
+    for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+        if (fds[i] >= 0 && (fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 5)) < 0)
+            return vps_error_errno(err, errno, "dup fd");
+    for (int i = 0; i < 3; i++)
+        if (dup2(fds[i], i) < 0) /* dup2 clears CLOEXEC: stdio is inherited by exec */
+            return vps_error_errno(err, errno, "dup2 %d", i);
+    if ((fds[3] >= 0 && dup3(fds[3], 3, O_CLOEXEC) < 0) || dup3(fds[4], 4, O_CLOEXEC) < 0)
+        return vps_error_errno(err, errno, "dup3");
+    *sync = 4;
+    if (close_range(5, ~0U, 0) < 0)
+        return vps_error_errno(err, errno, "close_range");
+    return 0;
+}
+
+/* ---- init ---- */
+
+static _Noreturn void init_child(const struct vps_spawn_init *o, int sync)
+{
+    static const char *const env[] = {"PATH=" DEFAULT_PATH, "container=vps", "HOME=/root",
+                                      "TERM=linux", NULL};
+    struct vps_error err = {0};
+    struct vps_mount_opts mo = {.rootfs_path = o->rootfs_path, .userns_fd = o->userns_fd,
+                                .host_base = o->idmap->host_base};
+    int stdio[3] = {-1, o->console_fd, o->console_fd};
+
+    /* Not dumpable: nothing in the VPS may ptrace or open /proc/<pid>/ of this process while
+     * it is still vpsd's image. execve() resets it. */
+    (void) prctl(PR_SET_DUMPABLE, 0);
+    reset_signals();
+    if (wait_go(sync, &err) < 0)
+        child_fail(sync, &err);
+    if (setns(o->netns_fd, CLONE_NEWNET) < 0) {
+        vps_error_errno(&err, errno, "join network namespace");
+        child_fail(sync, &err);
+    }
+    stdio[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (vps_mount_setup_root(&mo, &err) < 0)
+        child_fail(sync, &err);
+    /* Joining the user namespace only now, and unsharing the mount namespace after it, copies
+     * the finished tree into a namespace the VPS's root owns: the kernel locks every mount in
+     * it (MNT_LOCKED), so masks and read-only mounts cannot be undone from inside. */
+    if (setns(o->userns_fd, CLONE_NEWUSER) < 0) {
+        vps_error_errno(&err, errno, "join user namespace");
+        child_fail(sync, &err);
+    }
+    if (vps_caps_drop_bounding(&err) < 0 || become(0, 0, &err) < 0)
+        child_fail(sync, &err);
+    if (unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP) < 0) {
+        vps_error_errno(&err, errno, "unshare namespaces");
+        child_fail(sync, &err);
+    }
+    if (vps_mount_setup_inside(&err) < 0)
+        child_fail(sync, &err);
+    if (sethostname(o->hostname, strlen(o->hostname)) < 0) {
+        vps_error_errno(&err, errno, "set hostname '%s'", o->hostname);
+        child_fail(sync, &err);
+    }
+    if (arrange_fds(stdio, o->init_fd, &sync, &err) < 0 || drop_privileges(true, &err) < 0)
+        child_fail(sync, &err);
+    if (access("/sbin/init", X_OK) == 0) {
+        execve("/sbin/init", (char *const[]){"/sbin/init", NULL}, (char *const *) env);
+        vps_error_errno(&err, errno, "exec /sbin/init");
+    } else {
+        execveat(3, "", (char *const[]){"vps-init", NULL}, (char *const *) env, AT_EMPTY_PATH);
+        vps_error_errno(&err, errno, "exec vps-init");
+    }
+    child_fail(sync, &err);
+}
+
+int vps_spawn_init(const struct vps_spawn_init *o, pid_t *ret_pid, int *ret_pidfd,
+                   struct vps_error *err)
+{
+    int sv[2], pidfd = -1;
+    pid_t pid;
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return vps_error_errno(err, errno, "socketpair");
+    /* The pid and mount namespaces are the host's to begin with: the child, as host root,
+     * mounts /proc for the new pid namespace and builds the tree; see init_child(). */
+    pid = clone_with(CLONE_NEWPID | CLONE_NEWNS, o->cgroup_fd, &pidfd, err);
+    if (pid == 0) {
+        close(sv[0]);
+        init_child(o, sv[1]);
+    }
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        return -1;
+    }
+    int r = release_child(pid, pidfd, sv[0], o->attach, o->userdata, err);
+    close(sv[0]);
+    if (r < 0) {
+        close(pidfd);
+        return -1;
+    }
+    *ret_pid = pid;
+    *ret_pidfd = pidfd;
+    return 0;
+}
+
+/* ---- exec ---- */
+
+static _Noreturn void exec_child(const struct vps_spawn_exec *o, int sync)
+{
+    static const char *const default_env[] = {"PATH=" DEFAULT_PATH, "container=vps",
+                                              "HOME=/root", "TERM=xterm", NULL};
+    struct vps_error err = {0};
+    const char *const *env = o->envp ? o->envp : default_env;
+
+    (void) prctl(PR_SET_DUMPABLE, 0);
+    reset_signals();
+    if (wait_go(sync, &err) < 0)
+        child_fail(sync, &err);
+    /* Already in the VPS's pid namespace (the parent cloned us into it); the rest at once,
+     * through the init's pidfd (Linux 5.8). */
+    if (setns(o->init_pidfd, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS |
+                                 CLONE_NEWIPC | CLONE_NEWCGROUP) < 0) {
+        vps_error_errno(&err, errno, "join the namespaces of the vps");
+        child_fail(sync, &err);
+    }
+    if (vps_caps_drop_bounding(&err) < 0 || become(o->uid, o->gid, &err) < 0)
+        child_fail(sync, &err);
+    if (o->setsid_ctty && (setsid() < 0 || ioctl(o->stdio[0], TIOCSCTTY, 0) < 0)) {
+        vps_error_errno(&err, errno, "set controlling terminal");
+        child_fail(sync, &err);
+    }
+    if (chdir(o->cwd ? o->cwd : "/") < 0) {
+        vps_error_errno(&err, errno, "chdir '%s'", o->cwd ? o->cwd : "/");
+        child_fail(sync, &err);
+    }
+    if (arrange_fds(o->stdio, -1, &sync, &err) < 0 || drop_privileges(o->uid == 0, &err) < 0)
+        child_fail(sync, &err);
+    /* execvpe looks the command up in the PATH of env, inside the VPS's root. */
+    for (const char *const *e = env; *e; e++)
+        if (strncmp(*e, "PATH=", 5) == 0)
+            (void) setenv("PATH", *e + 5, 1);
+    execvpe(o->argv[0], (char *const *) o->argv, (char *const *) env);
+    vps_error_errno(&err, errno, "exec '%s'", o->argv[0]);
+    if (err.errnum == ENOENT)
+        err.code = VPS_ERR_NOT_FOUND;
+    child_fail(sync, &err);
+}
+
+int vps_spawn_exec(const struct vps_spawn_exec *o, pid_t *ret_pid, int *ret_pidfd,
+                   struct vps_error *err)
+{
+    int sv[2], pidfd = -1;
+    pid_t pid;
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return vps_error_errno(err, errno, "socketpair");
+    /* Children of ours are born into the VPS's pid namespace while we point there; we go
+     * back at once. */
+    if (setns(o->init_pidfd, CLONE_NEWPID) < 0) {
+        close(sv[0]), close(sv[1]);
+        return vps_error_errno(err, errno, "enter the pid namespace of the vps");
+    }
+    pid = clone_with(0, o->cgroup_fd, &pidfd, err);
+    if (pid == 0) {
+        close(sv[0]);
+        exec_child(o, sv[1]);
+    }
+    if (setns(o->own_pidns_fd, CLONE_NEWPID) < 0)
+        abort(); /* vpsd would start every later child in this VPS: never go on like that */
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        return -1;
+    }
+    int r = release_child(pid, pidfd, sv[0], o->attach, o->userdata, err);
+    close(sv[0]);
+    if (r < 0) {
+        close(pidfd);
+        return -1;
+    }
+    *ret_pid = pid;
+    *ret_pidfd = pidfd;
+    return 0;
+}

@@ -1,0 +1,549 @@
+/* Running VPSes: start, stop, exit handling, live limits, stats, and re-adoption of VPSes
+ * that kept running while vpsd was down. The clone and the VPS's own setup are spawn.c's;
+ * cgroups cgroup.c's. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <dirent.h>
+
+#include "events.h"
+#include "log.h"
+#include "loop.h"
+#include "server.h"
+#include "supervisor.h"
+#include "vps/cgroup.h"
+#include "vps/fd.h"
+#include "vps/idmap.h"
+#include "vps/json.h"
+#include "vps/spawn.h"
+#include "vps/storage.h"
+
+#define STATE_FILE "state.json"
+
+struct vps_rt {
+    struct supervisor *sup;
+    char name[VPS_NAME_MAX + 1];
+    pid_t pid;
+    int pidfd;
+    uint64_t start_ticks;
+    char started_at[32];
+    uint64_t started_ms;
+    struct watch *watch;
+    struct vps_cgroup cg;
+    bool stopping;
+    int timer_fd;
+    struct watch *timer_watch;
+    struct vps_rt *next;
+};
+
+struct supervisor {
+    struct vpsd *d;
+    struct vps_cgroup_host cgh;
+    int init_fd;
+    int own_pidns_fd;
+    struct vps_rt *list;
+};
+
+static struct vps_rt *find(struct supervisor *s, const char *name)
+{
+    for (struct vps_rt *rt = s->list; rt; rt = rt->next)
+        if (strcmp(rt->name, name) == 0)
+            return rt;
+    return NULL;
+}
+
+/* Field 22 of /proc/<pid>/stat: start time in clock ticks since boot. With the pid it names
+ * one process for good, so a pid read back from a file is trusted only if both match. */
+static int read_start_ticks(pid_t pid, uint64_t *ret, struct vps_error *err)
+{
+    char path[64];
+    cleanup_free char *buf = NULL;
+    cleanup_close int fd = -1;
+
+    (void) snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vps_error_errno(err, errno, "open '%s'", path);
+    if (vps_read_all(fd, 4096, &buf, NULL, err) < 0)
+        return -1;
+    /* comm (field 2) may hold spaces and ')': fields after it start at the last ')'. */
+    const char *p = strrchr(buf, ')');
+    unsigned long long ticks;
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+                            "%*d %*d %*d %llu", &ticks) != 1)
+        return vps_error_set(err, VPS_ERR_SYSTEM, "parse '%s'", path);
+    *ret = ticks;
+    return 0;
+}
+
+static void rt_free(struct vps_rt *rt)
+{
+    watch_remove(rt->watch);
+    watch_remove(rt->timer_watch);
+    vps_close(rt->timer_fd);
+    vps_close(rt->pidfd);
+    vps_cgroup_done(&rt->cg);
+    free(rt);
+}
+
+static void unlink_rt(struct supervisor *s, struct vps_rt *rt)
+{
+    for (struct vps_rt **p = &s->list; *p; p = &(*p)->next)
+        if (*p == rt) {
+            *p = rt->next;
+            return;
+        }
+}
+
+static void publish(struct supervisor *s, const char *type, const char *name, const char *text)
+{
+    cleanup_(vps_config_freep) struct vps_config *c = NULL;
+    struct vps_error e = {0};
+
+    /* Owners may follow their VPS's events; a VPS destroyed meanwhile has none to tell. */
+    (void) vps_store_load(&s->d->store, name, &c, &e);
+    events_publish(s->d->events, type, name, NULL, c ? c->owners : NULL, c ? c->n_owners : 0,
+                   text);
+}
+
+static void remove_run_dir(struct supervisor *s, const char *name)
+{
+    struct vps_error e = {0};
+    if (vps_storage_destroy(&s->d->store.storage, s->d->run_fd, name, &e) < 0)
+        log_error(LOG_WARNING, &e, "vps '%s': remove run dir, ignoring", name);
+}
+
+/* After init is gone: what is left in the cgroup is killed, then the cgroup and the run
+ * state are removed. */
+static void cleanup_after_exit(struct supervisor *s, struct vps_rt *rt)
+{
+    struct vps_error e = {0};
+
+    if (vps_cgroup_kill_all(&rt->cg, &e) < 0)
+        log_error(LOG_WARNING, &e, "vps '%s': kill remaining processes, ignoring", rt->name);
+    e = (struct vps_error){0};
+    vps_cgroup_done(&rt->cg);
+    if (vps_cgroup_remove(&s->cgh, rt->name, &e) < 0)
+        log_error(LOG_WARNING, &e, "vps '%s': remove cgroup, ignoring", rt->name);
+    remove_run_dir(s, rt->name);
+}
+
+static void on_init_exit(struct watch *w, uint32_t events, void *userdata)
+{
+    struct vps_rt *rt = userdata;
+    struct supervisor *s = rt->sup;
+    siginfo_t si = {0};
+    char text[160];
+
+    (void) w, (void) events;
+    /* Our child if this vpsd started it: reap. An adopted init was reparented to the host's
+     * init, which reaps it; waitid then fails with ECHILD, which is fine. */
+    (void) waitid(P_PIDFD, (id_t) rt->pidfd, &si, WEXITED | WNOHANG);
+    if (si.si_pid && si.si_code == CLD_EXITED)
+        (void) snprintf(text, sizeof text, "vps '%s': stopped (init exited with status %d)",
+                        rt->name, si.si_status);
+    else if (si.si_pid)
+        (void) snprintf(text, sizeof text, "vps '%s': stopped (init killed by signal %d)",
+                        rt->name, si.si_status);
+    else
+        (void) snprintf(text, sizeof text, "vps '%s': stopped", rt->name);
+    unlink_rt(s, rt);
+    cleanup_after_exit(s, rt);
+    publish(s, "vps_stopped", rt->name, text);
+    rt_free(rt);
+    server_wake_waiters(s->d->server);
+}
+
+static int watch_init(struct supervisor *s, struct vps_rt *rt, struct vps_error *err)
+{
+    return loop_watch(s->d->loop, rt->pidfd, EPOLLIN, on_init_exit, rt, &rt->watch, err);
+}
+
+static int write_state(struct supervisor *s, const struct vps_rt *rt, struct vps_error *err)
+{
+    cleanup_json json_t *j = json_pack("{s:i, s:I, s:s}", "pid", (int) rt->pid, "start_ticks",
+                                       (json_int_t) rt->start_ticks, "started_at",
+                                       rt->started_at);
+    cleanup_close int dir = openat(s->d->run_fd, rt->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (!j)
+        return vps_error_errno(err, ENOMEM, "state");
+    if (dir < 0)
+        return vps_error_errno(err, errno, "open run dir");
+    return vps_json_save_at(dir, STATE_FILE, j, err);
+}
+
+/* ---- start ---- */
+
+struct start_ctx {
+    struct supervisor *sup;
+    struct vps_rt *rt;
+};
+
+static int attach_v1(pid_t pid, void *userdata, struct vps_error *err)
+{
+    const struct vps_cgroup *cg = userdata;
+    return vps_cgroup_attach(cg, pid, err);
+}
+
+static int open_run_dir(struct supervisor *s, const char *name, int *ret_console,
+                        struct vps_error *err)
+{
+    cleanup_close int dir = -1;
+
+    if (mkdirat(s->d->run_fd, name, 0700) < 0 && errno != EEXIST)
+        return vps_error_errno(err, errno, "create run dir");
+    dir = openat(s->d->run_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir < 0)
+        return vps_error_errno(err, errno, "open run dir");
+    /* What the init and the programs it starts print to their console. */
+    *ret_console = openat(dir, "console.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
+                                                  O_NOFOLLOW, 0600);
+    if (*ret_console < 0)
+        return vps_error_errno(err, errno, "open console.log");
+    return 0;
+}
+
+static int spawn(struct supervisor *s, const struct vps_config *c, struct vps_rt *rt,
+                 int vps_dir_fd, struct vps_error *err)
+{
+    struct vps_idmap m;
+    cleanup_close int userns = -1, netns = -1, console = -1;
+    bool v2 = vps_cgroup_clone_fd(&rt->cg) >= 0;
+    char rootfs[4096];
+
+    if (snprintf(rootfs, sizeof rootfs, "%s/%s/rootfs", s->d->store.path, c->name) >=
+        (int) sizeof rootfs)
+        return vps_error_set(err, VPS_ERR_SYSTEM, "rootfs path too long");
+    if (vps_idmap_load(vps_dir_fd, &m, err) < 0 || open_run_dir(s, c->name, &console, err) < 0 ||
+        vps_ns_create(&m, &userns, &netns, err) < 0)
+        return -1;
+    struct vps_spawn_init o = {
+        .rootfs_path = rootfs, .hostname = c->hostname, .idmap = &m, .userns_fd = userns,
+        .netns_fd = netns, .cgroup_fd = vps_cgroup_clone_fd(&rt->cg),
+        .attach = v2 ? NULL : attach_v1, .userdata = &rt->cg, .init_fd = s->init_fd,
+        .console_fd = console,
+    };
+    return vps_spawn_init(&o, &rt->pid, &rt->pidfd, err);
+}
+
+static int open_vps_dir(struct supervisor *s, const char *name, struct vps_error *err)
+{
+    int fd = openat(s->d->store.dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return vps_error_errno(err, errno, "open state of vps '%s'", name);
+    return fd;
+}
+
+int supervisor_start(struct supervisor *s, const struct vps_config *c, struct vps_error *err)
+{
+    struct vps_rt *rt;
+    cleanup_close int vps_dir = -1;
+    const char *skipped = NULL;
+    char text[256];
+
+    if (find(s, c->name))
+        return vps_error_set(err, VPS_ERR_CONFLICT, "vps '%s' is already running", c->name);
+    if ((vps_dir = open_vps_dir(s, c->name, err)) < 0)
+        return -1;
+    if (!(rt = calloc(1, sizeof *rt)))
+        return vps_error_errno(err, ENOMEM, "start");
+    *rt = (struct vps_rt){.sup = s, .pidfd = -1, .timer_fd = -1, .cg.v2_fd = -1};
+    (void) snprintf(rt->name, sizeof rt->name, "%s", c->name);
+    if (vps_cgroup_create(&s->cgh, c->name, &rt->cg, err) < 0) {
+        free(rt);
+        return vps_error_prefix(err, "vps '%s': start", c->name);
+    }
+    if (vps_cgroup_apply_limits(&rt->cg, &c->limits, &skipped, err) < 0 ||
+        spawn(s, c, rt, vps_dir, err) < 0 || read_start_ticks(rt->pid, &rt->start_ticks, err) < 0)
+        goto fail;
+    events_timestamp(rt->started_at, sizeof rt->started_at);
+    rt->started_ms = loop_now_ms();
+    if (write_state(s, rt, err) < 0 || watch_init(s, rt, err) < 0)
+        goto fail;
+    rt->next = s->list;
+    s->list = rt;
+    if (skipped && *skipped)
+        log_warning("vps '%s': limits this host cannot enforce: %s, ignoring", c->name, skipped);
+    (void) snprintf(text, sizeof text, "vps '%s': started (init pid %d)", c->name, (int) rt->pid);
+    publish(s, "vps_started", c->name, text);
+    return 0;
+fail:
+    if (rt->pidfd >= 0) {
+        (void) pidfd_send_signal(rt->pidfd, SIGKILL, NULL, 0);
+        (void) waitid(P_PIDFD, (id_t) rt->pidfd, &(siginfo_t){0}, WEXITED);
+    }
+    cleanup_after_exit(s, rt);
+    rt_free(rt);
+    return vps_error_prefix(err, "vps '%s': start", c->name);
+}
+
+/* ---- stop ---- */
+
+static void on_stop_timeout(struct watch *w, uint32_t events, void *userdata)
+{
+    struct vps_rt *rt = userdata;
+    struct vps_error e = {0};
+
+    (void) w, (void) events;
+    watch_remove(rt->timer_watch);
+    rt->timer_watch = NULL;
+    rt->timer_fd = vps_close(rt->timer_fd);
+    log_notice("vps '%s': did not stop in time, killing every process", rt->name);
+    /* Killing init ends the pid namespace; the cgroup catches anything that escaped it. */
+    (void) pidfd_send_signal(rt->pidfd, SIGKILL, NULL, 0);
+    if (vps_cgroup_kill_all(&rt->cg, &e) < 0)
+        log_error(LOG_WARNING, &e, "vps '%s': kill", rt->name);
+}
+
+static int arm_timer(struct supervisor *s, struct vps_rt *rt, uint64_t ms, struct vps_error *err)
+{
+    struct itimerspec its = {.it_value = {.tv_sec = (time_t) (ms / 1000),
+                                          .tv_nsec = (long) (ms % 1000) * 1000000}};
+
+    if (ms == 0)
+        its.it_value.tv_nsec = 1; /* zero would disarm */
+    rt->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (rt->timer_fd < 0)
+        return vps_error_errno(err, errno, "timerfd_create");
+    if (timerfd_settime(rt->timer_fd, 0, &its, NULL) < 0)
+        return vps_error_errno(err, errno, "timerfd_settime");
+    return loop_watch(s->d->loop, rt->timer_fd, EPOLLIN, on_stop_timeout, rt, &rt->timer_watch,
+                      err);
+}
+
+int supervisor_stop(struct supervisor *s, const char *name, uint64_t timeout_ms, bool kill,
+                    struct vps_error *err)
+{
+    struct vps_rt *rt = find(s, name);
+
+    if (!rt)
+        return vps_error_set(err, VPS_ERR_CONFLICT, "vps '%s' is not running", name);
+    if (rt->stopping && !kill)
+        return 0;
+    if (rt->timer_watch) { /* a kill overrides a pending graceful stop */
+        watch_remove(rt->timer_watch);
+        rt->timer_watch = NULL;
+        rt->timer_fd = vps_close(rt->timer_fd);
+    }
+    rt->stopping = true;
+    if (!kill && pidfd_send_signal(rt->pidfd, SIGTERM, NULL, 0) < 0 && errno != ESRCH)
+        return vps_error_errno(err, errno, "vps '%s': signal init", name);
+    log_notice("vps '%s': %s", name, kill ? "killing" : "stopping");
+    return arm_timer(s, rt, kill ? 0 : timeout_ms, err);
+}
+
+enum vps_run_state supervisor_state(struct supervisor *s, const char *name)
+{
+    struct vps_rt *rt = find(s, name);
+    return !rt ? VPS_RUN_STOPPED : rt->stopping ? VPS_RUN_STOPPING : VPS_RUN_RUNNING;
+}
+
+json_t *supervisor_status_json(struct supervisor *s, const char *name)
+{
+    static const char *const names[] = {"stopped", "running", "stopping"};
+    struct vps_rt *rt = find(s, name);
+    json_t *j = json_pack("{s:s}", "state", names[supervisor_state(s, name)]);
+
+    if (j && rt) {
+        (void) json_object_set_new(j, "pid", json_integer(rt->pid));
+        (void) json_object_set_new(j, "started_at", json_string(rt->started_at));
+    }
+    return j;
+}
+
+int supervisor_apply_limits(struct supervisor *s, const struct vps_config *c,
+                            struct vps_error *err)
+{
+    struct vps_rt *rt = find(s, c->name);
+    const char *skipped = NULL;
+
+    if (!rt)
+        return 0;
+    if (vps_cgroup_apply_limits(&rt->cg, &c->limits, &skipped, err) < 0)
+        return vps_error_prefix(err, "vps '%s': apply limits", c->name);
+    return 0;
+}
+
+int supervisor_stats(struct supervisor *s, const char *name, json_t **ret, struct vps_error *err)
+{
+    struct vps_rt *rt = find(s, name);
+    struct vps_cgroup_stats st = {0};
+
+    if (!rt)
+        return vps_error_set(err, VPS_ERR_CONFLICT, "vps '%s' is not running", name);
+    if (vps_cgroup_stats(&rt->cg, &st, err) < 0)
+        return vps_error_prefix(err, "vps '%s': stats", name);
+    *ret = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "cpu_usage_ns",
+                     (json_int_t) st.cpu_usage_ns, "memory_current_bytes",
+                     (json_int_t) st.memory_current_bytes, "memory_peak_bytes",
+                     (json_int_t) st.memory_peak_bytes, "pids_current",
+                     (json_int_t) st.pids_current, "oom_kills", (json_int_t) st.oom_kills,
+                     "uptime_ms", (json_int_t) (loop_now_ms() - rt->started_ms), "started_at",
+                     rt->started_at);
+    return *ret ? 0 : vps_error_errno(err, ENOMEM, "stats");
+}
+
+int supervisor_exec(struct supervisor *s, const char *name, struct vps_spawn_exec *o,
+                    pid_t *ret_pid, int *ret_pidfd, struct vps_error *err)
+{
+    struct vps_rt *rt = find(s, name);
+
+    if (!rt || rt->stopping)
+        return vps_error_set(err, VPS_ERR_CONFLICT, "vps '%s' is not running", name);
+    o->init_pidfd = rt->pidfd;
+    o->own_pidns_fd = s->own_pidns_fd;
+    o->cgroup_fd = vps_cgroup_clone_fd(&rt->cg);
+    o->attach = o->cgroup_fd >= 0 ? NULL : attach_v1;
+    o->userdata = &rt->cg;
+    if (vps_spawn_exec(o, ret_pid, ret_pidfd, err) < 0)
+        return vps_error_prefix(err, "vps '%s': exec", name);
+    return 0;
+}
+
+/* ---- adoption ---- */
+
+static int adopt_one(struct supervisor *s, const char *name, struct vps_error *err)
+{
+    cleanup_close int dir = openat(s->d->run_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    cleanup_json json_t *j = NULL;
+    struct vps_rt *rt;
+    json_int_t pid = 0, ticks = 0;
+    const char *started = "";
+    uint64_t now_ticks;
+
+    if (dir < 0 || vps_json_load_at(dir, STATE_FILE, 4096, &j, err) < 0 ||
+        json_unpack(j, "{s:I, s:I, s:s}", "pid", &pid, "start_ticks", &ticks, "started_at",
+                    &started) < 0 ||
+        pid <= 1)
+        return vps_error_set(err, VPS_ERR_NOT_FOUND, "no valid state");
+    if (!(rt = calloc(1, sizeof *rt)))
+        return vps_error_errno(err, ENOMEM, "adopt");
+    *rt = (struct vps_rt){.sup = s, .pid = (pid_t) pid, .timer_fd = -1, .cg.v2_fd = -1,
+                          .start_ticks = (uint64_t) ticks, .started_ms = loop_now_ms()};
+    (void) snprintf(rt->name, sizeof rt->name, "%s", name);
+    (void) snprintf(rt->started_at, sizeof rt->started_at, "%s", started);
+    rt->pidfd = pidfd_open(rt->pid, 0);
+    /* The pid counts only with its start time: it may have been reused since. */
+    if (rt->pidfd < 0 || read_start_ticks(rt->pid, &now_ticks, err) < 0 ||
+        now_ticks != rt->start_ticks) {
+        rt_free(rt);
+        return vps_error_set(err, VPS_ERR_NOT_FOUND, "init %d is gone", (int) pid);
+    }
+    if (vps_cgroup_open(&s->cgh, name, &rt->cg, err) < 0 || watch_init(s, rt, err) < 0) {
+        rt_free(rt);
+        return -1;
+    }
+    rt->next = s->list;
+    s->list = rt;
+    log_notice("vps '%s': re-adopted running init (pid %d)", name, (int) pid);
+    return 0;
+}
+
+/* A run dir whose VPS did not survive: what may be left of it goes. */
+static void clean_stale(struct supervisor *s, const char *name)
+{
+    struct vps_cgroup cg = {.v2_fd = -1};
+    struct vps_error e = {0};
+
+    if (vps_cgroup_open(&s->cgh, name, &cg, &e) == 0) {
+        (void) vps_cgroup_kill_all(&cg, &e);
+        vps_cgroup_done(&cg);
+        (void) vps_cgroup_remove(&s->cgh, name, &e);
+    }
+    remove_run_dir(s, name);
+}
+
+static void adopt_all(struct supervisor *s)
+{
+    int fd = fcntl(s->d->run_fd, F_DUPFD_CLOEXEC, 3);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *de;
+
+    if (!d) {
+        vps_close(fd);
+        return;
+    }
+    while ((de = readdir(d))) {
+        struct vps_error e = {0};
+        if (!vps_name_is_valid(de->d_name) || de->d_type != DT_DIR)
+            continue;
+        if (adopt_one(s, de->d_name, &e) < 0) {
+            log_info("vps '%s': not running any more (%s), cleaning up", de->d_name, e.msg);
+            clean_stale(s, de->d_name);
+        }
+    }
+    closedir(d);
+}
+
+void supervisor_autostart(struct supervisor *s)
+{
+    struct vps_strv names = {0};
+    struct vps_error e = {0};
+
+    if (vps_store_list(&s->d->store, &names, &e) < 0) {
+        log_error(LOG_ERR, &e, "autostart");
+        return;
+    }
+    for (size_t i = 0; i < names.n; i++) {
+        cleanup_(vps_config_freep) struct vps_config *c = NULL;
+        e = (struct vps_error){0};
+        if (vps_store_load(&s->d->store, names.v[i], &c, &e) < 0 || !c->autostart ||
+            find(s, c->name))
+            continue;
+        if (supervisor_start(s, c, &e) < 0)
+            log_error(LOG_ERR, &e, "autostart");
+    }
+    vps_strv_free(&names);
+}
+
+int supervisor_new(struct vpsd *d, struct supervisor **ret, struct vps_error *err)
+{
+    struct supervisor *s = calloc(1, sizeof *s);
+
+    if (!s)
+        return vps_error_errno(err, ENOMEM, "allocate supervisor");
+    s->d = d;
+    s->init_fd = s->own_pidns_fd = -1;
+    if (vps_cgroup_host_init("/sys/fs/cgroup", d->opt.cgroup_prefix, &s->cgh, err) < 0)
+        goto fail;
+    s->init_fd = open(d->opt.init_path, O_PATH | O_CLOEXEC);
+    if (s->init_fd < 0) {
+        vps_error_errno(err, errno, "open vps-init '%s'", d->opt.init_path);
+        goto fail;
+    }
+    s->own_pidns_fd = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+    if (s->own_pidns_fd < 0) {
+        vps_error_errno(err, errno, "open own pid namespace");
+        goto fail;
+    }
+    *ret = s;
+    adopt_all(s);
+    return 0;
+fail:
+    supervisor_free(s);
+    return -1;
+}
+
+void supervisor_free(struct supervisor *s)
+{
+    if (!s)
+        return;
+    while (s->list) {
+        struct vps_rt *rt = s->list;
+        s->list = rt->next;
+        rt_free(rt);
+    }
+    vps_close(s->init_fd);
+    vps_close(s->own_pidns_fd);
+    vps_cgroup_host_done(&s->cgh);
+    free(s);
+}

@@ -1,0 +1,46 @@
+/* The supervisor: running VPSes. Starts a VPS's init (spawn.c) in its cgroup, watches the
+ * init's pidfd, stops gracefully (signal, then kill the cgroup after a timeout), records
+ * each running VPS under <run-dir>/<name>/state.json and re-adopts them when vpsd starts
+ * again, so VPSes outlive the daemon. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon.h"
+#include "vps/config.h"
+#include "vps/error.h"
+
+#define SUPERVISOR_STOP_TIMEOUT_MS 30000
+
+int supervisor_new(struct vpsd *d, struct supervisor **ret, struct vps_error *err);
+/* Forgets the running VPSes without stopping them (they keep running while vpsd is down). */
+void supervisor_free(struct supervisor *s);
+
+/* Starts c. VPS_ERR_CONFLICT if it runs. On failure nothing is left (cgroup, namespaces,
+ * processes, run dir). */
+int supervisor_start(struct supervisor *s, const struct vps_config *c, struct vps_error *err);
+/* Asks a running VPS to stop: SIGTERM to its init, then, after timeout_ms, SIGKILL to every
+ * process in its cgroup. kill: at once. The end shows as "stopped" (server_wake_waiters()). */
+int supervisor_stop(struct supervisor *s, const char *name, uint64_t timeout_ms, bool kill,
+                    struct vps_error *err);
+
+enum vps_run_state { VPS_RUN_STOPPED, VPS_RUN_RUNNING, VPS_RUN_STOPPING };
+enum vps_run_state supervisor_state(struct supervisor *s, const char *name);
+/* {"state", and when running "pid", "started_at"} */
+json_t *supervisor_status_json(struct supervisor *s, const char *name);
+
+/* Applies c's limits to a running VPS (no-op when stopped). */
+int supervisor_apply_limits(struct supervisor *s, const struct vps_config *c,
+                            struct vps_error *err);
+/* cpu, memory, pids, uptime of a running VPS. VPS_ERR_CONFLICT when stopped. */
+int supervisor_stats(struct supervisor *s, const char *name, json_t **ret, struct vps_error *err);
+
+struct vps_spawn_exec;
+/* Runs a command in a running VPS (fills the pidfd, cgroup and namespace parts of o). */
+int supervisor_exec(struct supervisor *s, const char *name, struct vps_spawn_exec *o,
+                    pid_t *ret_pid, int *ret_pidfd, struct vps_error *err);
+
+/* Starts every VPS marked autostart that is not running. Failures are logged. */
+void supervisor_autostart(struct supervisor *s);
