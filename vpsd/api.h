@@ -16,6 +16,8 @@ int api_vps_restart(struct request *r, struct vps_error *err);
 int api_vps_kill(struct request *r, struct vps_error *err);
 int api_vps_stats(struct request *r, struct vps_error *err);
 int api_vps_exec(struct request *r, struct vps_error *err);
+/* Ends every streamed exec session (their commands are killed); before the server stops. */
+void api_exec_shutdown(void);
 /* Loads the VPS named by the path, answering 403 rather than 404 to callers who may not see
  * it (api-vps.c). */
 int api_load_vps(struct request *r, struct vps_config **ret, struct vps_error *err);

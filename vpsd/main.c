@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "api.h"
 #include "events.h"
 #include "log.h"
 #include "loop.h"
@@ -314,6 +315,7 @@ static void stop(struct vpsd *d)
     events_free(d->events); /* ends streams before the server can stop */
     d->events = NULL;
     ops_free(d->ops);
+    api_exec_shutdown();
     server_stop(d->server);
     supervisor_free(d->sup); /* running VPSes keep running */
     if (d->socket_bound) /* never another daemon's socket, found live at start-up */

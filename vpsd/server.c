@@ -526,7 +526,7 @@ int server_start(struct vpsd *d, int listen_fd, struct server **ret, struct vps_
     s->d = d;
     d->server = s;
     s->mhd = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request,
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request,
         s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, listen_fd,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
         d->opt.request_timeout_s, MHD_OPTION_CONNECTION_LIMIT, (unsigned) 1024, MHD_OPTION_END);

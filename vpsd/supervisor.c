@@ -409,6 +409,28 @@ int supervisor_exec(struct supervisor *s, const char *name, struct vps_spawn_exe
     return 0;
 }
 
+int supervisor_open_root(struct supervisor *s, const char *name, int *ret_fd,
+                         struct vps_error *err)
+{
+    struct vps_rt *rt = find(s, name);
+    char path[64];
+    int fd;
+
+    if (!rt || rt->stopping)
+        return vps_error_set(err, VPS_ERR_CONFLICT, "vps '%s' is not running", name);
+    (void) snprintf(path, sizeof path, "/proc/%d/root", (int) rt->pid);
+    fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return vps_error_errno(err, errno, "vps '%s': open root", name);
+    /* Still our init after the open: the pid cannot have been reused in between. */
+    if (pidfd_send_signal(rt->pidfd, 0, NULL, 0) < 0) {
+        close(fd);
+        return vps_error_set(err, VPS_ERR_CONFLICT, "vps '%s' is not running", name);
+    }
+    *ret_fd = fd;
+    return 0;
+}
+
 /* ---- adoption ---- */
 
 static int adopt_one(struct supervisor *s, const char *name, struct vps_error *err)

@@ -42,5 +42,11 @@ struct vps_spawn_exec;
 int supervisor_exec(struct supervisor *s, const char *name, struct vps_spawn_exec *o,
                     pid_t *ret_pid, int *ret_pidfd, struct vps_error *err);
 
+/* Opens the root directory of a running VPS (its init's /proc/<pid>/root), checked against
+ * the init's pidfd so that a reused pid cannot hand out another process's root. Paths under
+ * it are the VPS's: resolve them with RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS. */
+int supervisor_open_root(struct supervisor *s, const char *name, int *ret_fd,
+                         struct vps_error *err);
+
 /* Starts every VPS marked autostart that is not running. Failures are logged. */
 void supervisor_autostart(struct supervisor *s);

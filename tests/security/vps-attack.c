@@ -1,4 +1,3 @@
-#define _GNU_SOURCE
 /* Escape attempts run as root INSIDE a VPS by tests/security/test-escapes.sh. Each attack is
  * named on the command line and prints "<name>: blocked (<errno name>)" or
  * "<name>: SUCCEEDED" and exits 0 when blocked, 1 when it succeeded. Static: VPS rootfs
