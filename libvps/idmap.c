@@ -30,6 +30,8 @@ static const struct vps_json_field idmap_fields[] = {
      .required = true,
      .min = VPS_IDMAP_SIZE,
      .max = VPS_IDMAP_SIZE},
+    {.name = "shifted", .kind = VPS_JSON_BOOL, .offset = offsetof(struct vps_idmap, shifted),
+     .omit_zero = true},
 };
 
 /* The rules of the table above, for maps that come from callers rather than from JSON. */

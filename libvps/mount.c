@@ -172,8 +172,11 @@ static int mount_root(const struct vps_mount_opts *o, int *ret_root, struct vps_
     /* The rootfs keeps ids 0..65535 on disk; the idmapped mount shows them as the VPS's own
      * host range, so one tree serves any range and no chown is needed (Linux 5.12+; ext4,
      * xfs, btrfs, tmpfs (6.3+)). */
-    if (set_attr(m, MOUNT_ATTR_IDMAP | MOUNT_ATTR_NODEV, o->userns_fd, false, "rootfs", err) < 0)
+    if (o->idmapped &&
+        set_attr(m, MOUNT_ATTR_IDMAP | MOUNT_ATTR_NODEV, o->userns_fd, false, "rootfs", err) < 0)
         return vps_error_prefix(err, "idmapped mount");
+    if (!o->idmapped && set_attr(m, MOUNT_ATTR_NODEV, -1, false, "rootfs", err) < 0)
+        return -1;
     if (move_mount(m, "", src, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
         return vps_error_errno(err, errno, "mount rootfs");
     /* Reopened: src is the directory under the new mount, this is the mount's root. */
@@ -290,6 +293,24 @@ static int pivot(int root_fd, struct vps_error *err)
         return vps_error_errno(err, errno, "detach the host's root");
     if (chdir("/") < 0)
         return vps_error_errno(err, errno, "chdir /");
+    return 0;
+}
+
+int vps_mount_idmap_supported(const char *path, int userns_fd, bool *ret, struct vps_error *err)
+{
+    struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t) userns_fd};
+    cleanup_close int m = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+
+    if (m < 0)
+        return vps_error_errno(err, errno, "clone '%s'", path);
+    if (mount_setattr(m, "", AT_EMPTY_PATH, &a, sizeof a) == 0) {
+        *ret = true;
+        return 0;
+    }
+    /* EINVAL: the filesystem (or this kernel) cannot; anything else is a real failure. */
+    if (errno != EINVAL && errno != EOPNOTSUPP && errno != ENOSYS)
+        return vps_error_errno(err, errno, "probe idmapped mounts on '%s'", path);
+    *ret = false;
     return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -213,13 +214,27 @@ static int arrange_fds(const int stdio[3], int keep, int *sync, struct vps_error
 
 /* ---- init ---- */
 
+/* A VPS starts with a machine's usual limits, not vpsd's (whose unit raises NOFILE for
+ * thousands of sockets). The hard limit leaves the VPS's root room to raise its services'. */
+static int set_rlimits(struct vps_error *err)
+{
+    struct rlimit nofile;
+
+    if (getrlimit(RLIMIT_NOFILE, &nofile) < 0)
+        return vps_error_errno(err, errno, "getrlimit");
+    nofile.rlim_cur = nofile.rlim_max < 1024 ? nofile.rlim_max : 1024;
+    if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+        return vps_error_errno(err, errno, "setrlimit NOFILE");
+    return 0;
+}
+
 static _Noreturn void init_child(const struct vps_spawn_init *o, int sync)
 {
     static const char *const env[] = {"PATH=" DEFAULT_PATH, "container=vps", "HOME=/root",
                                       "TERM=linux", NULL};
     struct vps_error err = {0};
     struct vps_mount_opts mo = {.rootfs_path = o->rootfs_path, .userns_fd = o->userns_fd,
-                                .host_base = o->idmap->host_base};
+                                .idmapped = o->idmapped, .host_base = o->idmap->host_base};
     int stdio[3] = {-1, o->console_fd, o->console_fd};
 
     /* Not dumpable: nothing in the VPS may ptrace or open /proc/<pid>/ of this process while
@@ -254,6 +269,8 @@ static _Noreturn void init_child(const struct vps_spawn_init *o, int sync)
         vps_error_errno(&err, errno, "set hostname '%s'", o->hostname);
         child_fail(sync, &err);
     }
+    if (set_rlimits(&err) < 0)
+        child_fail(sync, &err);
     if (arrange_fds(stdio, o->init_fd, &sync, &err) < 0 || drop_privileges(true, &err) < 0)
         child_fail(sync, &err);
     if (access("/sbin/init", X_OK) == 0) {

@@ -213,6 +213,7 @@ struct copy {
     struct walk w; /* first: the walk callbacks get &copy.w */
     int dst_dir;   /* the destination directory matching the source one being walked */
     int links_fd;  /* one link per multiply-linked inode copied so far, named by dev/ino */
+    uint32_t id_shift; /* added to every owner (vps_storage_create_shifted()) */
 };
 
 /* An fd for xattr calls: f*xattr() refuse an O_PATH fd (all we can get for a symlink, a
@@ -279,8 +280,17 @@ static int apply_meta(struct copy *c, const struct statx *sx, struct xfd src, st
     mode_t mode = sx->stx_mode & 07777;
     int r;
 
-    r = dst.o_path ? fchownat(c->dst_dir, name, sx->stx_uid, sx->stx_gid, AT_SYMLINK_NOFOLLOW)
-                   : fchown(dst.fd, sx->stx_uid, sx->stx_gid);
+    uid_t uid = sx->stx_uid + c->id_shift;
+    gid_t gid = sx->stx_gid + c->id_shift;
+
+    /* A shifted tree must stay inside the VPS's range: an id past it would land on another
+     * VPS's ids, or on the host's. */
+    if (c->id_shift && (sx->stx_uid >= VPS_STORAGE_SHIFT_IDS || sx->stx_gid >= VPS_STORAGE_SHIFT_IDS))
+        return vps_error_set(err, VPS_ERR_INVALID, "'%s' is owned by %u:%u, outside the %u ids "
+                             "of a vps", where(&c->w), sx->stx_uid, sx->stx_gid,
+                             VPS_STORAGE_SHIFT_IDS);
+    r = dst.o_path ? fchownat(c->dst_dir, name, uid, gid, AT_SYMLINK_NOFOLLOW)
+                   : fchown(dst.fd, uid, gid);
     if (r < 0)
         return vps_error_errno(err, errno, "chown '%s'", where(&c->w));
     if (copy_xattrs(&c->w, src, dst, err) < 0)
@@ -529,10 +539,10 @@ static int copy_entry(struct walk *w, int src_dir, const char *name, unsigned de
     return shared ? remember_link(c, name, &sx, err) : 0;
 }
 
-static int copy_tree(int src_fd, int dst_dir_fd, const char *tmp, int links_fd,
+static int copy_tree(int src_fd, int dst_dir_fd, const char *tmp, int links_fd, uint32_t id_shift,
                      struct vps_error *err)
 {
-    struct copy c = {.dst_dir = -1, .links_fd = links_fd};
+    struct copy c = {.dst_dir = -1, .links_fd = links_fd, .id_shift = id_shift};
 
     /* src_fd may be O_PATH (vps_template_open_rootfs()); reading it needs a real open. */
     cleanup_close int src = openat(src_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -551,7 +561,7 @@ static int copy_tree(int src_fd, int dst_dir_fd, const char *tmp, int links_fd,
 
 /* Builds the copy under one temporary name, with the hard-link table under another. */
 static int create_tmp(int src_fd, int dst_dir_fd, const char *dst_name, const char *tmp,
-                      struct vps_error *err)
+                      uint32_t id_shift, struct vps_error *err)
 {
     static const struct vps_storage dir = {.backend = VPS_STORAGE_DIR};
     char links[NAME_MAX + 1];
@@ -561,7 +571,7 @@ static int create_tmp(int src_fd, int dst_dir_fd, const char *dst_name, const ch
         return -1;
     cleanup_close int links_fd = open_dir_at(dst_dir_fd, links);
     int r = links_fd < 0 ? vps_error_errno(err, errno, "open '%s'", links)
-                         : copy_tree(src_fd, dst_dir_fd, tmp, links_fd, err);
+                         : copy_tree(src_fd, dst_dir_fd, tmp, links_fd, id_shift, err);
     /* Only a table of extra names: a leftover is removed by vps_storage_remove_stale(). */
     (void) vps_storage_destroy(&dir, dst_dir_fd, links, &ignored);
     return r;
@@ -569,6 +579,12 @@ static int create_tmp(int src_fd, int dst_dir_fd, const char *dst_name, const ch
 
 int vps_storage_create(const struct vps_storage *st, int src_fd, int dst_dir_fd,
                        const char *dst_name, struct vps_error *err)
+{
+    return vps_storage_create_shifted(st, src_fd, dst_dir_fd, dst_name, 0, err);
+}
+
+int vps_storage_create_shifted(const struct vps_storage *st, int src_fd, int dst_dir_fd,
+                               const char *dst_name, uint32_t id_shift, struct vps_error *err)
 {
     char tmp[NAME_MAX + 1];
     struct vps_error ignored = {0};
@@ -581,7 +597,7 @@ int vps_storage_create(const struct vps_storage *st, int src_fd, int dst_dir_fd,
         return vps_error_errno(err, errno, "stat '%s'", dst_name);
     if (vps_storage_mkdtemp_at(dst_dir_fd, dst_name, tmp, sizeof tmp, err) < 0)
         return vps_error_prefix(err, "create '%s'", dst_name);
-    if (create_tmp(src_fd, dst_dir_fd, dst_name, tmp, err) < 0 ||
+    if (create_tmp(src_fd, dst_dir_fd, dst_name, tmp, id_shift, err) < 0 ||
         publish(dst_dir_fd, tmp, dst_name, err) < 0) {
         (void) vps_storage_destroy(st, dst_dir_fd, tmp, &ignored);
         if (err->code == VPS_ERR_EXISTS)

@@ -183,7 +183,7 @@ int vps_store_save(const struct vps_store *s, const struct vps_config *c, struct
 }
 
 int vps_store_create(const struct vps_store *s, const struct vps_config *c, int template_rootfs_fd,
-                     struct vps_error *err)
+                     bool shift_ids, struct vps_error *err)
 {
     char tmp[VPS_NAME_MAX + 8];
     cleanup_close int fd = -1;
@@ -205,8 +205,12 @@ int vps_store_create(const struct vps_store *s, const struct vps_config *c, int 
     }
     /* The id range is taken first: the allocator counts ".<name>.new" dirs as taken, so two
      * creates in a row never get the same range. */
-    if (vps_idmap_allocate(s->dir_fd, &m, err) < 0 || vps_idmap_save(fd, &m, err) < 0 ||
-        vps_storage_create(&s->storage, template_rootfs_fd, fd, "rootfs", err) < 0 ||
+    if (vps_idmap_allocate(s->dir_fd, &m, err) < 0)
+        goto fail;
+    m.shifted = shift_ids;
+    if (vps_idmap_save(fd, &m, err) < 0 ||
+        vps_storage_create_shifted(&s->storage, template_rootfs_fd, fd, "rootfs",
+                                   shift_ids ? m.host_base : 0, err) < 0 ||
         save_in(fd, c, err) < 0)
         goto fail;
     /* RENAME_NOREPLACE: a racing create of the same name loses cleanly, never overwrites. */

@@ -107,7 +107,7 @@ int api_vps_create(struct request *r, struct vps_error *err)
     if (!c->created_at)
         return vps_error_errno(err, ENOMEM, "create");
     if (open_template(r, c->template_name, &tfd, err) < 0 ||
-        vps_store_create(&r->d->store, c, tfd, err) < 0)
+        vps_store_create(&r->d->store, c, tfd, r->d->rootfs_shift, err) < 0)
         return -1;
     publish(r, "vps_created", c, "created");
     (void) snprintf(loc, sizeof loc, "/v1/vps/%s", c->name);

@@ -28,6 +28,7 @@ struct vpsd_options {
     int notify_fd; /* -1: none */
     const char *init_path;     /* the project's tiny init */
     const char *cgroup_prefix; /* directory of VPS cgroups in each hierarchy */
+    const char *rootfs_ids;    /* "auto", "idmap" or "chown" */
 };
 
 struct vpsd {
@@ -46,4 +47,5 @@ struct vpsd {
     uint64_t started_ms;
     bool stopping;
     bool socket_bound; /* this process bound the socket path and removes it */
+    bool rootfs_shift; /* new VPSes store their rootfs shifted (no idmapped mounts) */
 };

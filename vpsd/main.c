@@ -47,12 +47,14 @@ static void usage(FILE *f)
             "  --init PATH            the init for VPSes without one (default "
             VPS_LIBEXECDIR "/vps-init)\n"
             "  --cgroup-prefix NAME   cgroup directory of the VPSes (default vps)\n"
+            "  --rootfs-ids MODE      auto (default), idmap or chown: how new VPSes' files get\n"
+            "                         their ids (idmapped mounts, or chown at create)\n"
             "  -h, --help             show this help\n"
             "      --version          show the version\n");
 }
 
 enum { OPT_STATE = 256, OPT_RUN, OPT_SOCKET, OPT_MODE, OPT_GROUP, OPT_ADMIN, OPT_BUSYBOX,
-       OPT_TIMEOUT, OPT_UPLOAD, OPT_LOG, OPT_NOTIFY, OPT_INIT, OPT_CGROUP, OPT_VERSION };
+       OPT_TIMEOUT, OPT_UPLOAD, OPT_LOG, OPT_NOTIFY, OPT_INIT, OPT_CGROUP, OPT_IDS, OPT_VERSION };
 
 static int parse_args(int argc, char **argv, struct vpsd_options *o, char *sock_buf,
                       size_t sock_size)
@@ -71,6 +73,7 @@ static int parse_args(int argc, char **argv, struct vpsd_options *o, char *sock_
         {"notify-fd", required_argument, NULL, OPT_NOTIFY},
         {"init", required_argument, NULL, OPT_INIT},
         {"cgroup-prefix", required_argument, NULL, OPT_CGROUP},
+        {"rootfs-ids", required_argument, NULL, OPT_IDS},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {0},
@@ -83,7 +86,7 @@ static int parse_args(int argc, char **argv, struct vpsd_options *o, char *sock_
                                .busybox_path = VPS_BUSYBOX_PATH, .request_timeout_s = 30,
                                .max_upload_bytes = 16ULL << 30, .log_level = LOG_INFO,
                                .notify_fd = -1, .init_path = VPS_LIBEXECDIR "/vps-init",
-                               .cgroup_prefix = "vps"};
+                               .cgroup_prefix = "vps", .rootfs_ids = "auto"};
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         errno = 0;
         switch (c) {
@@ -121,6 +124,11 @@ static int parse_args(int argc, char **argv, struct vpsd_options *o, char *sock_
         case OPT_CGROUP:
             o->cgroup_prefix = optarg;
             if (!vps_name_is_valid(optarg))
+                goto bad;
+            break;
+        case OPT_IDS:
+            o->rootfs_ids = optarg;
+            if (strcmp(optarg, "auto") && strcmp(optarg, "idmap") && strcmp(optarg, "chown"))
                 goto bad;
             break;
         case 'h': usage(stdout); exit(0);

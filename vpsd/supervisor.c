@@ -23,6 +23,7 @@
 #include "vps/fd.h"
 #include "vps/idmap.h"
 #include "vps/json.h"
+#include "vps/mount.h"
 #include "vps/spawn.h"
 #include "vps/storage.h"
 
@@ -227,7 +228,7 @@ static int spawn(struct supervisor *s, const struct vps_config *c, struct vps_rt
         vps_ns_create(&m, &userns, &netns, err) < 0)
         return -1;
     struct vps_spawn_init o = {
-        .rootfs_path = rootfs, .hostname = c->hostname, .idmap = &m, .userns_fd = userns,
+        .rootfs_path = rootfs, .idmapped = !m.shifted, .hostname = c->hostname, .idmap = &m, .userns_fd = userns,
         .netns_fd = netns, .cgroup_fd = vps_cgroup_clone_fd(&rt->cg),
         .attach = v2 ? NULL : attach_v1, .userdata = &rt->cg, .init_fd = s->init_fd,
         .console_fd = console,
@@ -527,6 +528,27 @@ void supervisor_autostart(struct supervisor *s)
     vps_strv_free(&names);
 }
 
+/* Idmapped mounts where the state dir's filesystem has them; chown at create otherwise.
+ * Probed once, with a throwaway user namespace, on the state dir itself. */
+static int choose_rootfs_ids(struct supervisor *s, struct vps_error *err)
+{
+    const char *mode = s->d->opt.rootfs_ids;
+    struct vps_idmap probe = {.host_base = VPS_IDMAP_FIRST, .size = VPS_IDMAP_SIZE};
+    cleanup_close int user = -1, net = -1;
+    bool ok = false;
+
+    if (strcmp(mode, "auto") != 0) {
+        s->d->rootfs_shift = strcmp(mode, "chown") == 0;
+        return 0;
+    }
+    if (vps_ns_create(&probe, &user, &net, err) < 0 ||
+        vps_mount_idmap_supported(s->d->store.path, user, &ok, err) < 0)
+        return vps_error_prefix(err, "probe idmapped mounts");
+    s->d->rootfs_shift = !ok;
+    log_info("new VPSes get their ids %s", ok ? "through idmapped mounts" : "by chown at create");
+    return 0;
+}
+
 int supervisor_new(struct vpsd *d, struct supervisor **ret, struct vps_error *err)
 {
     struct supervisor *s = calloc(1, sizeof *s);
@@ -547,6 +569,8 @@ int supervisor_new(struct vpsd *d, struct supervisor **ret, struct vps_error *er
         vps_error_errno(err, errno, "open own pid namespace");
         goto fail;
     }
+    if (choose_rootfs_ids(s, err) < 0)
+        goto fail;
     *ret = s;
     adopt_all(s);
     return 0;

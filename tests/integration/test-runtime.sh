@@ -93,3 +93,24 @@ api DELETE /v1/vps/t1
 expect_status 200 "destroy"
 [ ! -e "$STATE/t1" ] || fail "destroy left files"
 ok "restart, kill, destroy"
+
+# autostart: started when vpsd starts; VPSes keep running across a clean vpsd restart too.
+api_json POST /v1/vps '{"name":"auto1","autostart":true}'
+expect_status 201 "create auto1"
+api_json POST /v1/vps '{"name":"manual1"}'
+expect_status 201 "create manual1"
+stop_vpsd || fail "vpsd exit status"
+start_vpsd
+api GET /v1/vps/auto1
+[ "$(jqb .status.state)" = running ] || fail "autostart vps not started: $(cat "$BODY")"
+api GET /v1/vps/manual1
+[ "$(jqb .status.state)" = stopped ] || fail "a vps without autostart was started"
+AUTO_INIT=$(curl -sS --unix-socket "$SOCK" http://localhost/v1/vps/auto1 | jq -r .status.pid)
+stop_vpsd || fail "vpsd exit status"
+kill -0 "$AUTO_INIT" || fail "vps stopped with a clean vpsd shutdown"
+start_vpsd
+api GET /v1/vps/auto1
+[ "$(jqb .status.pid)" = "$AUTO_INIT" ] || fail "not re-adopted after a clean restart"
+api POST /v1/vps/auto1/stop
+expect_status 200 "stop auto1"
+ok "autostart; VPSes outlive a clean vpsd restart"

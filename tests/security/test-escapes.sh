@@ -10,7 +10,7 @@ api POST /v1/vps/sec/start
 expect_status 200 "start"
 
 for a in mknod-block mount-block init-module kexec keyctl bpf settime sysrq sys-write kcore \
-    kallsyms umount-mask umount-proc-ro remount-sys-rw fresh-proc fresh-sysfs ptrace-host dotdot; do
+    kallsyms umount-mask umount-proc-ro remount-sys-rw fresh-proc fresh-sysfs ptrace-host overwrite-init dotdot; do
     vexec sec /attack "$a"
     [ "$EXEC_RC" = 0 ] || fail "$(cat "$T/out")"
     ok "$(cat "$T/out")"

@@ -4,6 +4,7 @@
  * directory on destroy. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -23,6 +24,7 @@
 struct vps_idmap {
     uint32_t host_base; /* host uid/gid of VPS id 0; at least VPS_IDMAP_FIRST */
     uint32_t size;      /* VPS_IDMAP_SIZE; stored so a later version may vary it */
+    bool shifted;       /* the rootfs is stored in the host range (no idmapped mount) */
 };
 
 /* Picks the lowest range at VPS_IDMAP_FIRST + k * VPS_IDMAP_SIZE that overlaps no range in

@@ -7,6 +7,7 @@
  * the namespace is copied into the VPS's user namespace. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -17,8 +18,14 @@ struct vps_mount_opts {
      * move_mount() refuse in another one. */
     const char *rootfs_path;
     int userns_fd;           /* the VPS's user namespace, for the idmapped mount */
+    bool idmapped;           /* false: the rootfs is stored shifted into the VPS's range */
     uint32_t host_base;      /* host uid/gid of VPS root: owner of /dev, /dev/shm */
 };
+
+/* Whether the filesystem at path can be idmapped (Linux 5.12; ext4, xfs, btrfs; tmpfs from
+ * 6.3), tried with a detached clone that is dropped at once. userns_fd: any user namespace
+ * with a mapping. */
+int vps_mount_idmap_supported(const char *path, int userns_fd, bool *ret, struct vps_error *err);
 
 /* In the child, in its own (host-owned) mount namespace with everything private: builds the
  * tree and pivots into it. On return "/" is the VPS's root. */

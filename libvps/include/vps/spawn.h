@@ -22,6 +22,7 @@ typedef int (*vps_spawn_attach_fn)(pid_t pid, void *userdata, struct vps_error *
 
 struct vps_spawn_init {
     const char *rootfs_path; /* absolute, in vpsd's state dir (see struct vps_mount_opts) */
+    bool idmapped;           /* see struct vps_mount_opts */
     const char *hostname;
     const struct vps_idmap *idmap;
     int userns_fd;

@@ -32,6 +32,13 @@ struct vps_storage {
 int vps_storage_create(const struct vps_storage *st, int src_fd, int dst_dir_fd,
                        const char *dst_name, struct vps_error *err);
 
+/* As vps_storage_create(), with id_shift added to every owner and group: the rootfs of a VPS
+ * whose filesystem cannot do idmapped mounts is stored in the VPS's own host id range.
+ * Source ids must be below VPS_STORAGE_SHIFT_IDS (VPS_ERR_INVALID otherwise). */
+#define VPS_STORAGE_SHIFT_IDS 65536U
+int vps_storage_create_shifted(const struct vps_storage *st, int src_fd, int dst_dir_fd,
+                               const char *dst_name, uint32_t id_shift, struct vps_error *err);
+
 /* Removes dir_fd/name and everything below it, without following symlinks or crossing
  * mount points (a VPS's root owns its rootfs and may have planted either). A missing
  * name is success. A mount point met on the way is VPS_ERR_CONFLICT naming its path; what

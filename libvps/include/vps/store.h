@@ -32,11 +32,13 @@ int vps_store_load(const struct vps_store *s, const char *name, struct vps_confi
 /* Replaces an existing VPS's config.json atomically. */
 int vps_store_save(const struct vps_store *s, const struct vps_config *c, struct vps_error *err);
 
-/* Creates a VPS: rootfs copied from template_rootfs_fd, then config.json, all under a
- * hidden temporary directory renamed into place last. VPS_ERR_EXISTS if the name is taken.
- * On failure nothing is left. */
+/* Creates a VPS: an id range (idmap.json), the rootfs copied from template_rootfs_fd, then
+ * config.json, all under a hidden temporary directory renamed into place last. With
+ * shift_ids the rootfs is stored in the VPS's host id range (for filesystems without
+ * idmapped mounts); otherwise it keeps the template's ids and is idmapped at start.
+ * VPS_ERR_EXISTS if the name is taken. On failure nothing is left. */
 int vps_store_create(const struct vps_store *s, const struct vps_config *c, int template_rootfs_fd,
-                     struct vps_error *err);
+                     bool shift_ids, struct vps_error *err);
 
 /* Removes a VPS: renamed out of sight first (so it is gone at once, also after a crash), then
  * its tree is deleted. VPS_ERR_NOT_FOUND when absent. */
