@@ -302,20 +302,6 @@ int vps_idmap_allocate(int state_fd, struct vps_idmap *ret, struct vps_error *er
 
 /* ---- writing the maps ---- */
 
-/* The kernel takes a map in one write() only and refuses a second; so no retry loop. */
-static int write_map(int proc_fd, const char *file, const char *map, struct vps_error *err)
-{
-    size_t len = strlen(map);
-    cleanup_close int fd = openat(proc_fd, file, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return vps_error_errno(err, errno, "open '%s'", file);
-    ssize_t n = write(fd, map, len);
-    if (n < 0)
-        return vps_error_errno(err, errno, "write '%s'", file);
-    if ((size_t) n != len)
-        return vps_error_set(err, VPS_ERR_SYSTEM, "short write to '%s'", file);
-    return 0;
-}
 
 int vps_idmap_write(pid_t pid, const struct vps_idmap *m, struct vps_error *err)
 {
@@ -331,7 +317,10 @@ int vps_idmap_write(pid_t pid, const struct vps_idmap *m, struct vps_error *err)
     cleanup_close int proc_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (proc_fd < 0)
         return vps_error_errno(err, errno, "write id maps: open '%s'", path);
-    if (write_map(proc_fd, "uid_map", map, err) < 0 || write_map(proc_fd, "gid_map", map, err) < 0)
+    /* The kernel takes a map in one write() only, and refuses a second: vps_write_at() makes
+     * exactly one. */
+    if (vps_write_at(proc_fd, "uid_map", map, err) < 0 ||
+        vps_write_at(proc_fd, "gid_map", map, err) < 0)
         return vps_error_prefix(err, "write id maps of pid %d", (int) pid);
     return 0;
 }

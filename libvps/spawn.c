@@ -85,6 +85,29 @@ static int release_child(pid_t pid, int pidfd, int sync, vps_spawn_attach_fn att
     return 0;
 }
 
+/* The parent's half after clone_with(): on success the caller owns *ret_pidfd; on failure
+ * the child is gone. sv[1] is the child's end. */
+static int finish_spawn(pid_t pid, int pidfd, int sv[2], vps_spawn_attach_fn attach,
+                        void *userdata, pid_t *ret_pid, int *ret_pidfd, struct vps_error *err)
+{
+    int r;
+
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        return -1;
+    }
+    r = release_child(pid, pidfd, sv[0], attach, userdata, err);
+    close(sv[0]);
+    if (r < 0) {
+        close(pidfd);
+        return -1;
+    }
+    *ret_pid = pid;
+    *ret_pidfd = pidfd;
+    return 0;
+}
+
 static int wait_go(int sync, struct vps_error *err)
 {
     char c;
@@ -298,20 +321,7 @@ int vps_spawn_init(const struct vps_spawn_init *o, pid_t *ret_pid, int *ret_pidf
         close(sv[0]);
         init_child(o, sv[1]);
     }
-    close(sv[1]);
-    if (pid < 0) {
-        close(sv[0]);
-        return -1;
-    }
-    int r = release_child(pid, pidfd, sv[0], o->attach, o->userdata, err);
-    close(sv[0]);
-    if (r < 0) {
-        close(pidfd);
-        return -1;
-    }
-    *ret_pid = pid;
-    *ret_pidfd = pidfd;
-    return 0;
+    return finish_spawn(pid, pidfd, sv, o->attach, o->userdata, ret_pid, ret_pidfd, err);
 }
 
 /* ---- exec ---- */
@@ -378,18 +388,5 @@ int vps_spawn_exec(const struct vps_spawn_exec *o, pid_t *ret_pid, int *ret_pidf
     }
     if (setns(o->own_pidns_fd, CLONE_NEWPID) < 0)
         abort(); /* vpsd would start every later child in this VPS: never go on like that */
-    close(sv[1]);
-    if (pid < 0) {
-        close(sv[0]);
-        return -1;
-    }
-    int r = release_child(pid, pidfd, sv[0], o->attach, o->userdata, err);
-    close(sv[0]);
-    if (r < 0) {
-        close(pidfd);
-        return -1;
-    }
-    *ret_pid = pid;
-    *ret_pidfd = pidfd;
-    return 0;
+    return finish_spawn(pid, pidfd, sv, o->attach, o->userdata, ret_pid, ret_pidfd, err);
 }

@@ -496,7 +496,7 @@ START_TEST(idmap_write_maps_child_user_namespace)
     }
     ck_assert_int_eq(r2, -1);
     ck_assert_err(again, VPS_ERR_SYSTEM, "write id maps of pid");
-    ck_assert_err(again, VPS_ERR_SYSTEM, "write 'uid_map'");
+    ck_assert_err(again, VPS_ERR_SYSTEM, "to 'uid_map'");
     ck_assert_int_eq(again.errnum, EPERM);
 }
 END_TEST
