@@ -319,7 +319,7 @@ static int parse_enum(const json_t *v, const char *const *names, size_t n, int *
 
 static int parse_mode(const json_t *v, void *dst, const char *path, struct vps_error *err)
 {
-    int i;
+    int i = 0;
     if (parse_enum(v, mode_names, ELEMENTSOF(mode_names), &i, path, err) < 0)
         return -1;
     *(enum vps_service_mode *) dst = (enum vps_service_mode) i;
@@ -334,7 +334,7 @@ static int emit_mode(const void *src, json_t **ret, struct vps_error *err)
 
 static int parse_restart(const json_t *v, void *dst, const char *path, struct vps_error *err)
 {
-    int i;
+    int i = 0;
     if (parse_enum(v, restart_names, ELEMENTSOF(restart_names), &i, path, err) < 0)
         return -1;
     *(enum vps_restart *) dst = (enum vps_restart) i;

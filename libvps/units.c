@@ -104,7 +104,7 @@ static int size_multiplier(const char *unit, uint64_t *ret)
 int vps_parse_size(const char *s, const char *what, uint64_t *ret_bytes, struct vps_error *err)
 {
     static const char kind[] = "a size like 512M or 1.5G";
-    struct decimal d;
+    struct decimal d = {0};
     uint64_t mult;
 
     if (parse_decimal(s, what, kind, MAX_FRAC_DIGITS, &d, err) < 0)
@@ -123,7 +123,7 @@ int vps_parse_size(const char *s, const char *what, uint64_t *ret_bytes, struct 
 int vps_parse_cpus(const char *s, const char *what, uint32_t *ret_millicpus, struct vps_error *err)
 {
     static const char kind[] = "a number of CPUs like 2 or 1.5";
-    struct decimal d;
+    struct decimal d = {0};
     uint64_t m = 0;
 
     if (parse_decimal(s, what, kind, 3, &d, err) < 0)
@@ -158,7 +158,7 @@ static int duration_multiplier(const char *unit, uint64_t *ret)
 int vps_parse_duration(const char *s, const char *what, uint64_t *ret_ms, struct vps_error *err)
 {
     static const char kind[] = "a duration like 30s or 500ms";
-    struct decimal d;
+    struct decimal d = {0};
     uint64_t mult;
 
     if (parse_decimal(s, what, kind, MAX_FRAC_DIGITS, &d, err) < 0)
@@ -181,7 +181,7 @@ int vps_parse_duration(const char *s, const char *what, uint64_t *ret_ms, struct
 int vps_parse_uint(const char *s, const char *what, uint64_t min, uint64_t max, uint64_t *ret,
                    struct vps_error *err)
 {
-    struct decimal d;
+    struct decimal d = {0};
 
     if (parse_decimal(s, what, "a whole number", 0, &d, err) < 0)
         return -1;

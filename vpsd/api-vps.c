@@ -192,6 +192,7 @@ int api_vps_delete(struct request *r, struct vps_error *err)
         return vps_error_set(err, VPS_ERR_CONFLICT, "vps '%s' is running: stop it first", c->name);
     if (vps_store_destroy(&r->d->store, c->name, err) < 0)
         return -1;
+    supervisor_forget(r->d->sup, c->name);
     publish(r, "vps_deleted", c, "destroyed");
     return reply_json(r, 200, json_pack("{s:s}", "deleted", c->name));
 }

@@ -13,6 +13,8 @@
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <dirent.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "events.h"
 #include "log.h"
@@ -115,9 +117,21 @@ static void publish(struct supervisor *s, const char *type, const char *name, co
                    text);
 }
 
-static void remove_run_dir(struct supervisor *s, const char *name)
+/* A stopped VPS keeps its run dir: console.log tells what its last run printed. Only the
+ * record of a running init goes. */
+static void remove_state(struct supervisor *s, const char *name)
+{
+    char path[VPS_NAME_MAX + sizeof "/" STATE_FILE];
+
+    (void) snprintf(path, sizeof path, "%s/" STATE_FILE, name);
+    if (unlinkat(s->d->run_fd, path, 0) < 0 && errno != ENOENT)
+        log_warning("vps '%s': remove '%s': %s, ignoring", name, path, strerror(errno));
+}
+
+void supervisor_forget(struct supervisor *s, const char *name)
 {
     struct vps_error e = {0};
+
     if (vps_storage_destroy(&s->d->store.storage, s->d->run_fd, name, &e) < 0)
         log_error(LOG_WARNING, &e, "vps '%s': remove run dir, ignoring", name);
 }
@@ -134,7 +148,7 @@ static void cleanup_after_exit(struct supervisor *s, struct vps_rt *rt)
     vps_cgroup_done(&rt->cg);
     if (vps_cgroup_remove(&s->cgh, rt->name, &e) < 0)
         log_error(LOG_WARNING, &e, "vps '%s': remove cgroup, ignoring", rt->name);
-    remove_run_dir(s, rt->name);
+    remove_state(s, rt->name);
 }
 
 static void on_init_exit(struct watch *w, uint32_t events, void *userdata)
@@ -205,9 +219,10 @@ static int open_run_dir(struct supervisor *s, const char *name, int *ret_console
     dir = openat(s->d->run_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dir < 0)
         return vps_error_errno(err, errno, "open run dir");
-    /* What the init and the programs it starts print to their console. */
-    *ret_console = openat(dir, "console.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
-                                                  O_NOFOLLOW, 0600);
+    /* What the init and the programs it starts print to their console; each start begins
+     * a new log, the previous run's stays readable until then. */
+    *ret_console = openat(dir, "console.log", O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
+                                                  O_CLOEXEC | O_NOFOLLOW, 0600);
     if (*ret_console < 0)
         return vps_error_errno(err, errno, "open console.log");
     return 0;
@@ -321,6 +336,20 @@ static int arm_timer(struct supervisor *s, struct vps_rt *rt, uint64_t ms, struc
                       err);
 }
 
+/* systemd as PID 1 takes SIGTERM as "re-execute" and halts on SIGRTMIN+3; every other init
+ * (busybox, sysvinit, vps-init) halts on SIGTERM. */
+static int stop_signal(const struct vps_rt *rt)
+{
+    char path[64], comm[32] = "";
+    cleanup_close int fd = -1;
+
+    (void) snprintf(path, sizeof path, "/proc/%d/comm", (int) rt->pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && read(fd, comm, sizeof comm - 1) > 0 && strncmp(comm, "systemd\n", 8) == 0)
+        return SIGRTMIN + 3;
+    return SIGTERM;
+}
+
 int supervisor_stop(struct supervisor *s, const char *name, uint64_t timeout_ms, bool kill,
                     struct vps_error *err)
 {
@@ -336,7 +365,7 @@ int supervisor_stop(struct supervisor *s, const char *name, uint64_t timeout_ms,
         rt->timer_fd = vps_close(rt->timer_fd);
     }
     rt->stopping = true;
-    if (!kill && pidfd_send_signal(rt->pidfd, SIGTERM, NULL, 0) < 0 && errno != ESRCH)
+    if (!kill && pidfd_send_signal(rt->pidfd, stop_signal(rt), NULL, 0) < 0 && errno != ESRCH)
         return vps_error_errno(err, errno, "vps '%s': signal init", name);
     log_notice("vps '%s': %s", name, kill ? "killing" : "stopping");
     return arm_timer(s, rt, kill ? 0 : timeout_ms, err);
@@ -374,6 +403,21 @@ int supervisor_apply_limits(struct supervisor *s, const struct vps_config *c,
     return 0;
 }
 
+/* From the kernel's start time of the init (boot-time clock ticks), so that it holds for a
+ * re-adopted VPS too. */
+static uint64_t uptime_ms(const struct vps_rt *rt)
+{
+    struct timespec now;
+    long hz = sysconf(_SC_CLK_TCK);
+    uint64_t now_ms, start_ms;
+
+    if (hz <= 0 || clock_gettime(CLOCK_BOOTTIME, &now) < 0)
+        return loop_now_ms() - rt->started_ms;
+    now_ms = (uint64_t) now.tv_sec * 1000 + (uint64_t) now.tv_nsec / 1000000;
+    start_ms = rt->start_ticks * 1000 / (uint64_t) hz;
+    return now_ms > start_ms ? now_ms - start_ms : 0;
+}
+
 int supervisor_stats(struct supervisor *s, const char *name, json_t **ret, struct vps_error *err)
 {
     struct vps_rt *rt = find(s, name);
@@ -388,7 +432,7 @@ int supervisor_stats(struct supervisor *s, const char *name, json_t **ret, struc
                      (json_int_t) st.memory_current_bytes, "memory_peak_bytes",
                      (json_int_t) st.memory_peak_bytes, "pids_current",
                      (json_int_t) st.pids_current, "oom_kills", (json_int_t) st.oom_kills,
-                     "uptime_ms", (json_int_t) (loop_now_ms() - rt->started_ms), "started_at",
+                     "uptime_ms", (json_int_t) uptime_ms(rt), "started_at",
                      rt->started_at);
     return *ret ? 0 : vps_error_errno(err, ENOMEM, "stats");
 }
@@ -482,7 +526,7 @@ static void clean_stale(struct supervisor *s, const char *name)
         vps_cgroup_done(&cg);
         (void) vps_cgroup_remove(&s->cgh, name, &e);
     }
-    remove_run_dir(s, name);
+    remove_state(s, name);
 }
 
 static void adopt_all(struct supervisor *s)
@@ -497,7 +541,12 @@ static void adopt_all(struct supervisor *s)
     }
     while ((de = readdir(d))) {
         struct vps_error e = {0};
+        char state[VPS_NAME_MAX + sizeof "/" STATE_FILE];
         if (!vps_name_is_valid(de->d_name) || de->d_type != DT_DIR)
+            continue;
+        /* A stopped VPS's run dir holds only its console.log. */
+        (void) snprintf(state, sizeof state, "%s/" STATE_FILE, de->d_name);
+        if (faccessat(s->d->run_fd, state, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
             continue;
         if (adopt_one(s, de->d_name, &e) < 0) {
             log_info("vps '%s': not running any more (%s), cleaning up", de->d_name, e.msg);

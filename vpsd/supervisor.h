@@ -48,5 +48,8 @@ int supervisor_exec(struct supervisor *s, const char *name, struct vps_spawn_exe
 int supervisor_open_root(struct supervisor *s, const char *name, int *ret_fd,
                          struct vps_error *err);
 
+/* Removes what <run-dir> holds of a stopped VPS (its console.log): at destroy. */
+void supervisor_forget(struct supervisor *s, const char *name);
+
 /* Starts every VPS marked autostart that is not running. Failures are logged. */
 void supervisor_autostart(struct supervisor *s);

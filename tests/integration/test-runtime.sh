@@ -80,7 +80,8 @@ expect_status 200 "stop"
 state=$(ps -o stat= -p "$INIT" 2>/dev/null)
 [ -z "$state" ] || [ "${state:0:1}" = Z ] || fail "init still running after stop ($state)"
 ls -d /sys/fs/cgroup/*/"$CGPREFIX"/t1 2>/dev/null && fail "cgroup left after stop"
-[ ! -e "$RUN/t1" ] || fail "run dir left after stop"
+[ ! -e "$RUN/t1/state.json" ] || fail "state.json left after stop"
+[ -f "$RUN/t1/console.log" ] || fail "console.log of the last run not kept"
 ok "stop leaves no process or cgroup"
 
 api POST /v1/vps/t1/restart
@@ -92,6 +93,7 @@ expect_error 409 conflict "not running" "stop a stopped vps"
 api DELETE /v1/vps/t1
 expect_status 200 "destroy"
 [ ! -e "$STATE/t1" ] || fail "destroy left files"
+[ ! -e "$RUN/t1" ] || fail "destroy left the run dir"
 ok "restart, kill, destroy"
 
 # autostart: started when vpsd starts; VPSes keep running across a clean vpsd restart too.
@@ -111,6 +113,11 @@ kill -0 "$AUTO_INIT" || fail "vps stopped with a clean vpsd shutdown"
 start_vpsd
 api GET /v1/vps/auto1
 [ "$(jqb .status.pid)" = "$AUTO_INIT" ] || fail "not re-adopted after a clean restart"
+api GET /v1/vps/auto1/stats
+# uptime counts from the init's start, not from the re-adoption.
+boot=$(awk '{print int($1 * 1000)}' /proc/uptime)
+start=$(awk '{print int($22 * 1000 / '"$(getconf CLK_TCK)"')}' /proc/"$AUTO_INIT"/stat)
+[ $(( $(jqb .uptime_ms) - (boot - start) )) -lt 2000 ] || fail "uptime after re-adoption: $(jqb .uptime_ms) vs $((boot - start))"
 api POST /v1/vps/auto1/stop
 expect_status 200 "stop auto1"
 ok "autostart; VPSes outlive a clean vpsd restart"

@@ -49,7 +49,7 @@ struct vps_spawn_exec {
     gid_t gid;
     const char *const *argv; /* argv[0] is looked up in PATH inside the VPS when not absolute */
     const char *const *envp; /* NULL: a default environment */
-    const char *cwd;         /* NULL: the user's home, else / */
+    const char *cwd;         /* NULL: / */
     int stdio[3];
     bool setsid_ctty;        /* make stdio[0] (a pty) the controlling terminal */
 };
