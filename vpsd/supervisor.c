@@ -26,6 +26,7 @@
 #include "vps/idmap.h"
 #include "vps/json.h"
 #include "vps/mount.h"
+#include "vps/net.h"
 #include "vps/spawn.h"
 #include "vps/storage.h"
 
@@ -239,8 +240,9 @@ static int spawn(struct supervisor *s, const struct vps_config *c, struct vps_rt
     if (snprintf(rootfs, sizeof rootfs, "%s/%s/rootfs", s->d->store.path, c->name) >=
         (int) sizeof rootfs)
         return vps_error_set(err, VPS_ERR_SYSTEM, "rootfs path too long");
+    /* A machine's loopback is up before anything runs on it. */
     if (vps_idmap_load(vps_dir_fd, &m, err) < 0 || open_run_dir(s, c->name, &console, err) < 0 ||
-        vps_ns_create(&m, &userns, &netns, err) < 0)
+        vps_ns_create(&m, &userns, &netns, err) < 0 || vps_net_link_up(netns, "lo", err) < 0)
         return -1;
     struct vps_spawn_init o = {
         .rootfs_path = rootfs, .idmapped = !m.shifted, .hostname = c->hostname, .idmap = &m, .userns_fd = userns,

@@ -22,6 +22,10 @@ ok "sees only its own processes ($procs)"
 
 vexec t1 hostname
 [ "$(cat "$T/out")" = t1.example ] || fail "hostname: $(cat "$T/out")"
+vexec t1 ip -o link show lo
+grep -q "<LOOPBACK,UP" "$T/out" || fail "loopback not up: $(cat "$T/out")"
+vexec t1 ip -o link
+[ "$(grep -c . "$T/out")" = 1 ] || fail "host interfaces visible: $(cat "$T/out")"
 vexec t1 cat /proc/self/mountinfo
 # Field 5 is where a mount is seen. (Field 4, the bind's source within its filesystem, names
 # the rootfs's host path, as in every bind-mount container: information, not a way out.)
