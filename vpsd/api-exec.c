@@ -303,6 +303,7 @@ static int exec_captured(struct request *r, struct vps_error *err)
 
 struct stream {
     struct vpsd *d;
+    struct request *r; /* until request_gone */
     char name[VPS_NAME_MAX + 1];
     struct exec_in in;
     int sock; /* MHD's: closed through urh */
@@ -318,6 +319,12 @@ static struct stream *streams; /* every stream, for shutdown */
 
 static void stream_free(struct stream *st)
 {
+    /* MHD may finish the request only after the upgraded connection is closed below: it
+     * must not find this stream any more then. */
+    if (!st->request_gone) {
+        st->r->state = NULL;
+        st->r->state_free = NULL;
+    }
     watch_remove(st->sock_watch);
     watch_remove(st->pid_watch);
     if (st->pidfd >= 0) { /* the client went away: so does its command */
@@ -343,6 +350,7 @@ static void stream_release(void *p)
     struct stream *st = p;
 
     st->request_gone = true;
+    st->r = NULL;
     if (!st->upgraded)
         stream_free(st);
 }
@@ -538,7 +546,7 @@ static int exec_stream(struct request *r, struct vps_error *err)
         return -1;
     if (!(st = calloc(1, sizeof *st)))
         return vps_error_errno(err, ENOMEM, "exec");
-    *st = (struct stream){.d = r->d, .sock = -1, .pidfd = -1, .next = streams};
+    *st = (struct stream){.d = r->d, .r = r, .sock = -1, .pidfd = -1, .next = streams};
     (void) snprintf(st->name, sizeof st->name, "%s", c->name);
     if (streams)
         streams->prev = st;
