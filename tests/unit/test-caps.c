@@ -17,12 +17,7 @@
 
 #include "vps/caps.h"
 
-#define ck_assert_err(err, c, frag)                                                                \
-    do {                                                                                           \
-        ck_assert_int_eq((err).code, (c));                                                         \
-        ck_assert_msg(strstr((err).msg, (frag)) != NULL, "message '%s' lacks '%s'", (err).msg,     \
-                      (frag));                                                                     \
-    } while (0)
+#include "test-helpers.h"
 
 /* The contract of caps.c, restated: changing that list must change this one too. */
 static const cap_value_t expected_kept[] = {
@@ -306,35 +301,16 @@ static Suite *caps_suite(void)
     return s;
 }
 
-/* Whether a child can gain capabilities at all: not without root where user namespaces are
- * disabled. Then the whole binary is skipped (exit 77). */
-static bool privileges_available(void)
-{
-    int status;
-    pid_t pid = fork();
-
-    if (pid < 0)
-        return false;
-    if (pid == 0)
-        _exit(gain_caps() ? 0 : 1);
-    return waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
 int main(void)
 {
-    if (!privileges_available()) {
+    /* Whether a child can gain capabilities at all: not without root where user namespaces are
+     * disabled. Then the whole binary is skipped (exit 77). */
+    if (!child_succeeds(gain_caps)) {
         fprintf(stderr, "test-caps: needs root or unprivileged user namespaces, skipping\n");
         return 77;
     }
 
-    SRunner *sr = srunner_create(caps_suite());
-    int failed;
-
     /* Forced, not left to $CK_FORK: a test that ran in this process would drop the runner's
      * own capabilities and poison every later test. */
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(caps_suite(), CK_FORK);
 }

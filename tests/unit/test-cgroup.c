@@ -28,22 +28,11 @@
 
 #include "vps/cgroup.h"
 
+#include "test-helpers.h"
+
 #define ROOT "/sys/fs/cgroup"
 #define GiB  (1024ULL * 1024 * 1024)
 #define MiB  (1024ULL * 1024)
-
-#define ck_assert_err(err, c, frag)                                                                \
-    do {                                                                                           \
-        ck_assert_int_eq((err).code, (c));                                                         \
-        ck_assert_msg(strstr((err).msg, (frag)) != NULL, "message '%s' lacks '%s'", (err).msg,     \
-                      (frag));                                                                     \
-    } while (0)
-
-#define ck_assert_ok(call, err)                                                                    \
-    do {                                                                                           \
-        int r_ = (call);                                                                           \
-        ck_assert_msg(r_ == 0, "%s failed: %s (errno %d)", #call, (err).msg, (err).errnum);        \
-    } while (0)
 
 /* The v1 hierarchies the backend uses, as named under /sys/fs/cgroup. */
 static const char *const v1_hiers[] = {"memory", "cpu",     "cpuacct", "cpuset",
@@ -918,11 +907,5 @@ static Suite *cgroup_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(cgroup_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(cgroup_suite(), CK_FORK_GETENV);
 }

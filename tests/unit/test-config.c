@@ -7,12 +7,7 @@
 
 #include "vps/config.h"
 
-#define ck_assert_err(err, c, frag)                                                                \
-    do {                                                                                           \
-        ck_assert_int_eq((err).code, (c));                                                         \
-        ck_assert_msg(strstr((err).msg, (frag)) != NULL, "message '%s' lacks '%s'", (err).msg,     \
-                      (frag));                                                                     \
-    } while (0)
+#include "test-helpers.h"
 
 /* Single quotes in test inputs stand for double quotes, so the JSON stays readable. */
 static char *dequote(const char *squoted)
@@ -1092,11 +1087,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(config_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(config_suite(), CK_FORK_GETENV);
 }

@@ -7,6 +7,8 @@
 
 #include "vps/error.h"
 
+#include "test-helpers.h"
+
 START_TEST(error_set_fills_code_and_message)
 {
     struct vps_error err = {0};
@@ -215,11 +217,5 @@ static Suite *error_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(error_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(error_suite(), CK_FORK_GETENV);
 }

@@ -14,12 +14,7 @@
 
 #include "vps/fd.h"
 
-#define ck_assert_err(err, c, frag)                                                                \
-    do {                                                                                           \
-        ck_assert_int_eq((err).code, (c));                                                         \
-        ck_assert_msg(strstr((err).msg, (frag)) != NULL, "message '%s' lacks '%s'", (err).msg,     \
-                      (frag));                                                                     \
-    } while (0)
+#include "test-helpers.h"
 
 /* One private directory per test case, made in the parent (unchecked fixture) so that it is
  * removed even when a forked test fails halfway. Each test works in its own subdirectory. */
@@ -27,54 +22,24 @@ static char base_dir[256];
 
 static void base_setup(void)
 {
-    const char *tmp = getenv("TMPDIR");
-
-    snprintf(base_dir, sizeof base_dir, "%s/vps-test-fd.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    if (!mkdtemp(base_dir))
-        abort();
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st;
-    (void) flag;
-    (void) ftw;
-    (void) remove(path);
-    return 0;
-}
-
-static int make_writable(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) ftw;
-    if (flag == FTW_D)
-        (void) chmod(path, st->st_mode | S_IRWXU);
-    return 0;
+    make_base_dir(base_dir, sizeof base_dir, tmp_parent(), "fd");
 }
 
 static void base_teardown(void)
 {
-    (void) nftw(base_dir, make_writable, 16, FTW_PHYS);
-    (void) nftw(base_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    make_tree_writable(base_dir, FTW_PHYS);
+    remove_tree(base_dir, FTW_PHYS);
 }
 
 /* A fresh, empty directory for the calling test, opened. */
 static int test_dir(const char *name)
 {
-    char path[512];
-
-    snprintf(path, sizeof path, "%s/%s", base_dir, name);
-    ck_assert_int_eq(mkdir(path, 0700), 0);
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    ck_assert_int_ge(fd, 0);
-    return fd;
+    return open_test_dir(base_dir, name, NULL, 0);
 }
 
 static void put_file(int dir_fd, const char *name, const char *content, mode_t mode)
 {
-    int fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(write(fd, content, strlen(content)), (ssize_t) strlen(content));
-    close(fd);
+    write_file_at(dir_fd, name, content, strlen(content), mode);
 }
 
 /* The content of dir_fd/name, or NULL if it cannot be read. Caller frees. */
@@ -539,11 +504,5 @@ static Suite *fd_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(fd_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(fd_suite(), CK_FORK_GETENV);
 }

@@ -18,12 +18,7 @@
 #include "vps/fd.h"
 #include "vps/idmap.h"
 
-#define ck_assert_err(err, c, frag)                                                                \
-    do {                                                                                           \
-        ck_assert_int_eq((err).code, (c));                                                         \
-        ck_assert_msg(strstr((err).msg, (frag)) != NULL, "message '%s' lacks '%s'", (err).msg,     \
-                      (frag));                                                                     \
-    } while (0)
+#include "test-helpers.h"
 
 #define SLOT(k) (VPS_IDMAP_FIRST + (k) *VPS_IDMAP_SIZE)
 
@@ -33,47 +28,23 @@ static char base_dir[256];
 
 static void base_setup(void)
 {
-    const char *tmp = getenv("TMPDIR");
-
-    snprintf(base_dir, sizeof base_dir, "%s/vps-test-idmap.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    if (!mkdtemp(base_dir))
-        abort();
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st;
-    (void) flag;
-    (void) ftw;
-    (void) remove(path);
-    return 0;
+    make_base_dir(base_dir, sizeof base_dir, tmp_parent(), "idmap");
 }
 
 static void base_teardown(void)
 {
-    (void) nftw(base_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    remove_tree(base_dir, FTW_PHYS);
 }
 
 /* A fresh, empty directory for the calling test, opened; its path in path if non-NULL. */
 static int test_dir(const char *name, char *path, size_t size)
 {
-    char p[512];
-
-    snprintf(p, sizeof p, "%s/%s", base_dir, name);
-    ck_assert_int_eq(mkdir(p, 0700), 0);
-    int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    ck_assert_int_ge(fd, 0);
-    if (path)
-        snprintf(path, size, "%s", p);
-    return fd;
+    return open_test_dir(base_dir, name, path, size);
 }
 
 static void put_file_len(int dir_fd, const char *name, const char *content, size_t len)
 {
-    int fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(write(fd, content, len), (ssize_t) len);
-    close(fd);
+    write_file_at(dir_fd, name, content, len, 0600);
 }
 
 static void put_file(int dir_fd, const char *name, const char *content)
@@ -561,11 +532,5 @@ static Suite *idmap_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(idmap_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(idmap_suite(), CK_FORK_GETENV);
 }

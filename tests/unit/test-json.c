@@ -11,12 +11,7 @@
 #include "vps/fd.h"
 #include "vps/json.h"
 
-#define ck_assert_err(err, c, frag)                                                                \
-    do {                                                                                           \
-        ck_assert_int_eq((err).code, (c));                                                         \
-        ck_assert_msg(strstr((err).msg, (frag)) != NULL, "message '%s' lacks '%s'", (err).msg,     \
-                      (frag));                                                                     \
-    } while (0)
+#include "test-helpers.h"
 
 /* ---- a small object model for the walker: {name, flag, size, count, tags, sub: {inner}} ---- */
 
@@ -592,36 +587,17 @@ static char base_dir[256];
 
 static void base_setup(void)
 {
-    const char *tmp = getenv("TMPDIR");
-
-    snprintf(base_dir, sizeof base_dir, "%s/vps-test-json.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    if (!mkdtemp(base_dir))
-        abort();
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st;
-    (void) flag;
-    (void) ftw;
-    (void) remove(path);
-    return 0;
+    make_base_dir(base_dir, sizeof base_dir, tmp_parent(), "json");
 }
 
 static void base_teardown(void)
 {
-    (void) nftw(base_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    remove_tree(base_dir, FTW_PHYS);
 }
 
 static int test_dir(const char *name)
 {
-    char path[512];
-
-    snprintf(path, sizeof path, "%s/%s", base_dir, name);
-    ck_assert_int_eq(mkdir(path, 0700), 0);
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    ck_assert_int_ge(fd, 0);
-    return fd;
+    return open_test_dir(base_dir, name, NULL, 0);
 }
 
 START_TEST(json_save_writes_sorted_indented_file_with_newline)
@@ -775,11 +751,5 @@ static Suite *json_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(json_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(json_suite(), CK_FORK_GETENV);
 }

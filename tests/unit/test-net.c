@@ -39,18 +39,7 @@
 #include "vps/net.h"
 #include "vps/spawn.h"
 
-#define ck_assert_err(err, c, frag)                                                                \
-    do {                                                                                           \
-        ck_assert_int_eq((err).code, (c));                                                         \
-        ck_assert_msg(strstr((err).msg, (frag)) != NULL, "message '%s' lacks '%s'", (err).msg,     \
-                      (frag));                                                                     \
-    } while (0)
-
-#define ck_assert_ok(call, err)                                                                    \
-    do {                                                                                           \
-        int r_ = (call);                                                                           \
-        ck_assert_msg(r_ == 0, "%s failed: %s (errno %d)", #call, (err).msg, (err).errnum);        \
-    } while (0)
+#include "test-helpers.h"
 
 /* Bodies that touch the kernel's network state need root; without it they pass vacuously
  * and say so. */
@@ -956,11 +945,5 @@ static Suite *net_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(net_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(net_suite(), CK_FORK_GETENV);
 }

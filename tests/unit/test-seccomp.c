@@ -24,12 +24,7 @@
 #include "vps/caps.h"
 #include "vps/seccomp.h"
 
-#define ck_assert_err(err, c, frag)                                                                \
-    do {                                                                                           \
-        ck_assert_int_eq((err).code, (c));                                                         \
-        ck_assert_msg(strstr((err).msg, (frag)) != NULL, "message '%s' lacks '%s'", (err).msg,     \
-                      (frag));                                                                     \
-    } while (0)
+#include "test-helpers.h"
 
 #define assert_eperm(call)                                                                         \
     do {                                                                                           \
@@ -386,35 +381,16 @@ static Suite *seccomp_suite(void)
     return s;
 }
 
-/* Whether a child can get CAP_SYS_ADMIN at all: not without root where user namespaces are
- * disabled. Then the whole binary is skipped (exit 77). */
-static bool privileges_available(void)
-{
-    int status;
-    pid_t pid = fork();
-
-    if (pid < 0)
-        return false;
-    if (pid == 0)
-        _exit(gain_caps() ? 0 : 1);
-    return waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
 int main(void)
 {
-    if (!privileges_available()) {
+    /* Whether a child can get CAP_SYS_ADMIN at all: not without root where user namespaces are
+     * disabled. Then the whole binary is skipped (exit 77). */
+    if (!child_succeeds(gain_caps)) {
         fprintf(stderr, "test-seccomp: needs root or unprivileged user namespaces, skipping\n");
         return 77;
     }
 
-    SRunner *sr = srunner_create(seccomp_suite());
-    int failed;
-
     /* Forced, not left to $CK_FORK: a filter loaded in the runner itself could never be
      * removed and would apply to every later test. */
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(seccomp_suite(), CK_FORK);
 }

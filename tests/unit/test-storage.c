@@ -19,12 +19,7 @@
 
 #include "vps/storage.h"
 
-#define ck_assert_err(err, c, frag)                                                                \
-    do {                                                                                           \
-        ck_assert_int_eq((err).code, (c));                                                         \
-        ck_assert_msg(strstr((err).msg, (frag)) != NULL, "message '%s' lacks '%s'", (err).msg,     \
-                      (frag));                                                                     \
-    } while (0)
+#include "test-helpers.h"
 
 static const struct vps_storage st = {.backend = VPS_STORAGE_DIR};
 
@@ -35,26 +30,7 @@ static char base_dir[256];
 
 static void base_setup(void)
 {
-    snprintf(base_dir, sizeof base_dir, "/tmp/vps-test-storage.XXXXXX");
-    if (!mkdtemp(base_dir))
-        abort();
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb;
-    (void) flag;
-    (void) ftw;
-    (void) remove(path);
-    return 0;
-}
-
-static int make_writable(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) ftw;
-    if (flag == FTW_D)
-        (void) chmod(path, sb->st_mode | S_IRWXU);
-    return 0;
+    make_base_dir(base_dir, sizeof base_dir, "/tmp", "storage");
 }
 
 static void base_teardown(void)
@@ -64,8 +40,8 @@ static void base_teardown(void)
     /* The mount test ran in a forked child that may have died before its own umount. */
     snprintf(path, sizeof path, "%s/mount-point/tree/m", base_dir);
     (void) umount2(path, MNT_DETACH);
-    (void) nftw(base_dir, make_writable, 16, FTW_PHYS | FTW_MOUNT);
-    (void) nftw(base_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    make_tree_writable(base_dir, FTW_PHYS | FTW_MOUNT);
+    remove_tree(base_dir, FTW_PHYS | FTW_MOUNT);
 }
 
 static int mkdir_open(int dir_fd, const char *name, mode_t mode)
@@ -94,34 +70,6 @@ static void put_file(int dir_fd, const char *name, const char *content, mode_t m
     ck_assert_int_eq(write(fd, content, strlen(content)), (ssize_t) strlen(content));
     ck_assert_int_eq(fchmod(fd, mode), 0);
     close(fd);
-}
-
-static char *get_file(int dir_fd, const char *name)
-{
-    static char buf[4096];
-    int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n < 0)
-        return NULL;
-    buf[n] = '\0';
-    return buf;
-}
-
-static struct stat lstat_at(int dir_fd, const char *name)
-{
-    struct stat sb;
-    ck_assert_msg(fstatat(dir_fd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0, "stat '%s': %s", name,
-                  strerror(errno));
-    return sb;
-}
-
-static bool exists_at(int dir_fd, const char *name)
-{
-    struct stat sb;
-    return fstatat(dir_fd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 static void set_mtime(int dir_fd, const char *name, time_t t)
@@ -183,14 +131,14 @@ START_TEST(create_copies_types_modes_links_and_times)
     int dst = openat(base, "dst", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     ck_assert_int_ge(dst, 0);
 
-    ck_assert_str_eq(get_file(dst, "a"), "hello");
+    ck_assert_str_eq(read_small_file_at(dst, "a"), "hello");
     ck_assert_int_eq(lstat_at(dst, "a").st_mode, S_IFREG | 0640);
     ck_assert_int_eq(lstat_at(dst, "a").st_mtime, 3000000);
     ck_assert_int_eq(lstat_at(dst, "suid").st_mode, S_IFREG | 04755);
     ck_assert_int_eq(lstat_at(dst, "t").st_mode, S_IFDIR | 01777);
     ck_assert_int_eq(lstat_at(dst, "d").st_mode, S_IFDIR | 0750);
     ck_assert_int_eq(lstat_at(dst, "d").st_mtime, 2000000);
-    ck_assert_str_eq(get_file(dst, "d/f"), "inner");
+    ck_assert_str_eq(read_small_file_at(dst, "d/f"), "inner");
     ck_assert_int_eq(lstat_at(dst, "d/f").st_mtime, 1000000);
     ck_assert_int_eq(lstat_at(dst, ".").st_mode, S_IFDIR | 0755);
 
@@ -304,7 +252,7 @@ START_TEST(create_keeps_holes_and_data)
     struct stat sb = lstat_at(dst, "sparse");
     ck_assert_int_eq(sb.st_size, size);
     ck_assert_int_lt(sb.st_blocks * 512, 16 << 20);
-    ck_assert_str_eq(get_file(dst, "sparse"), "head");
+    ck_assert_str_eq(read_small_file_at(dst, "sparse"), "head");
     fd = openat(dst, "sparse", O_RDONLY | O_CLOEXEC);
     ck_assert_int_eq(pread(fd, &c, 1, mid), 1);
     ck_assert_int_eq(c, 'x');
@@ -391,7 +339,7 @@ START_TEST(destroy_does_not_follow_planted_symlinks)
 
     ck_assert_int_eq(vps_storage_destroy(&st, base, "tree", &err), 0);
     ck_assert(!exists_at(base, "tree"));
-    ck_assert_str_eq(get_file(outside, "precious"), "keep me");
+    ck_assert_str_eq(read_small_file_at(outside, "precious"), "keep me");
     close(tree);
     close(outside);
     close(base);
@@ -408,7 +356,7 @@ START_TEST(destroy_of_a_symlink_removes_only_the_link)
     ck_assert_int_eq(symlinkat("outside", base, "tree"), 0);
     ck_assert_int_eq(vps_storage_destroy(&st, base, "tree", &err), 0);
     ck_assert(!exists_at(base, "tree"));
-    ck_assert_str_eq(get_file(outside, "precious"), "keep me");
+    ck_assert_str_eq(read_small_file_at(outside, "precious"), "keep me");
     close(outside);
     close(base);
 }
@@ -433,7 +381,7 @@ START_TEST(destroy_refuses_to_cross_a_mount_point)
 
     ck_assert_int_eq(vps_storage_destroy(&st, base, "tree", &err), -1);
     ck_assert_err(err, VPS_ERR_CONFLICT, "'m' is a mount point");
-    ck_assert_str_eq(get_file(m, "inside"), "keep");
+    ck_assert_str_eq(read_small_file_at(m, "inside"), "keep");
     ck_assert(exists_at(base, "tree"));
     close(m);
     ck_assert_int_eq(umount2(path, MNT_DETACH), 0);
@@ -558,10 +506,5 @@ static Suite *storage_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(storage_suite());
-
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(storage_suite(), CK_FORK_GETENV);
 }

@@ -20,12 +20,7 @@
 
 #include "vps/template.h"
 
-#define ck_assert_err(err, c, frag)                                                                \
-    do {                                                                                           \
-        ck_assert_int_eq((err).code, (c));                                                         \
-        ck_assert_msg(strstr((err).msg, (frag)) != NULL, "message '%s' lacks '%s'", (err).msg,     \
-                      (frag));                                                                     \
-    } while (0)
+#include "test-helpers.h"
 
 /* One private state directory per test case, made and removed in the parent (unchecked
  * fixture), so that it goes even when a forked test fails halfway. */
@@ -33,32 +28,13 @@ static char base_dir[256];
 
 static void base_setup(void)
 {
-    snprintf(base_dir, sizeof base_dir, "/tmp/vps-test-template.XXXXXX");
-    if (!mkdtemp(base_dir))
-        abort();
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb;
-    (void) flag;
-    (void) ftw;
-    (void) remove(path);
-    return 0;
-}
-
-static int make_writable(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) ftw;
-    if (flag == FTW_D)
-        (void) chmod(path, sb->st_mode | S_IRWXU);
-    return 0;
+    make_base_dir(base_dir, sizeof base_dir, "/tmp", "template");
 }
 
 static void base_teardown(void)
 {
-    (void) nftw(base_dir, make_writable, 16, FTW_PHYS | FTW_MOUNT);
-    (void) nftw(base_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    make_tree_writable(base_dir, FTW_PHYS | FTW_MOUNT);
+    remove_tree(base_dir, FTW_PHYS | FTW_MOUNT);
 }
 
 /* templates/ of a fresh state directory named after the test. */
@@ -75,34 +51,6 @@ static int templates_dir(const char *test)
     ck_assert_int_eq(vps_template_dir_open(state, &templates, &err), 0);
     close(state);
     return templates;
-}
-
-static bool exists_at(int dir_fd, const char *name)
-{
-    struct stat sb;
-    return fstatat(dir_fd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0;
-}
-
-static struct stat lstat_at(int dir_fd, const char *name)
-{
-    struct stat sb;
-    ck_assert_msg(fstatat(dir_fd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0, "stat '%s': %s", name,
-                  strerror(errno));
-    return sb;
-}
-
-static char *get_file(int dir_fd, const char *name)
-{
-    static char buf[4096];
-    int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n < 0)
-        return NULL;
-    buf[n] = '\0';
-    return buf;
 }
 
 static const char *link_target(int dir_fd, const char *name)
@@ -235,7 +183,7 @@ static void check_good_tree(int templates, const char *name)
 {
     int root = rootfs_of(templates, name);
 
-    ck_assert_str_eq(get_file(root, "etc/hello"), "hello world\n");
+    ck_assert_str_eq(read_small_file_at(root, "etc/hello"), "hello world\n");
     ck_assert_int_eq(lstat_at(root, "etc/hello").st_mode, S_IFREG | 0640);
     ck_assert_int_eq(lstat_at(root, "etc/hello").st_mtime, 1500000000);
     ck_assert_int_eq(lstat_at(root, "etc/hello").st_ino, lstat_at(root, "etc/hello-again").st_ino);
@@ -280,11 +228,11 @@ START_TEST(ensure_builtin_builds_the_minimal_tree)
     ck_assert_int_eq(lstat_at(root, "tmp").st_mode, S_IFDIR | 01777);
     ck_assert_int_eq(lstat_at(root, "root").st_mode, S_IFDIR | 0700);
     ck_assert_int_eq(lstat_at(root, "etc/shadow").st_mode, S_IFREG | 0600);
-    ck_assert(strstr(get_file(root, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n"));
-    ck_assert(strstr(get_file(root, "etc/shadow"), "root:*:"));
-    ck_assert_str_eq(get_file(root, "etc/hostname"), "localhost\n");
-    ck_assert_str_eq(get_file(root, "etc/resolv.conf"), "");
-    ck_assert(strstr(get_file(root, "etc/os-release"), "NAME=\"vps minimal\""));
+    ck_assert(strstr(read_small_file_at(root, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n"));
+    ck_assert(strstr(read_small_file_at(root, "etc/shadow"), "root:*:"));
+    ck_assert_str_eq(read_small_file_at(root, "etc/hostname"), "localhost\n");
+    ck_assert_str_eq(read_small_file_at(root, "etc/resolv.conf"), "");
+    ck_assert(strstr(read_small_file_at(root, "etc/os-release"), "NAME=\"vps minimal\""));
     ck_assert(S_ISDIR(lstat_at(root, "var/log").st_mode));
     ck_assert(S_ISDIR(lstat_at(root, "usr/sbin").st_mode));
     ck_assert(!exists_at(root, "sbin/init"));
@@ -467,10 +415,10 @@ START_TEST(import_skips_device_nodes)
     ck_assert(!exists_at(root, "dev/null"));
     ck_assert(!exists_at(root, "dev/sda"));
     ck_assert(!exists_at(root, "dev/null-again"));
-    ck_assert_str_eq(get_file(root, "dev/console"), "not a device");
+    ck_assert_str_eq(read_small_file_at(root, "dev/console"), "not a device");
     ck_assert_int_eq(lstat_at(root, "dev/console").st_ino,
                      lstat_at(root, "dev/console-again").st_ino);
-    ck_assert_str_eq(get_file(root, "etc/hostname"), "debian\n");
+    ck_assert_str_eq(read_small_file_at(root, "etc/hostname"), "debian\n");
     close(root);
     ck_assert_uint_eq(log.last, 100);
     ck_assert_str_eq(log.last_what, "done, skipped 4 device nodes");
@@ -679,10 +627,5 @@ static Suite *template_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(template_suite());
-
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(template_suite(), CK_FORK_GETENV);
 }
