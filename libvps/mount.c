@@ -11,6 +11,7 @@
 
 #include "syscalls.h"
 #include "vps/mount.h"
+#include "vps/path.h"
 
 /* Files under /proc that show or change host-wide kernel state; each is covered by a
  * read-only bind of /dev/null. The kernel refuses most writes from a non-initial user
@@ -32,23 +33,10 @@ static const char *const proc_ro_dirs[] = {"bus", "fs", "irq", "sys"};
 
 static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
 
-static int open_in_root(int root_fd, const char *path, int flags, struct vps_error *err)
-{
-    struct open_how how = {
-        .flags = (uint64_t) (flags | O_CLOEXEC | O_NOFOLLOW),
-        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-    };
-    int fd = vps_sys_openat2(root_fd, path, &how, sizeof how);
-
-    if (fd < 0)
-        return vps_error_errno(err, errno, "open '%s' in the rootfs", path);
-    return fd;
-}
-
 /* Opens root/path as an O_PATH directory, creating it (one level) if missing. */
 static int ensure_dir(int root_fd, const char *path, mode_t mode, struct vps_error *err)
 {
-    int fd = open_in_root(root_fd, path, O_PATH | O_DIRECTORY, err);
+    int fd = vps_path_open_in_root(root_fd, path, O_PATH | O_DIRECTORY, err);
 
     if (fd >= 0 || err->errnum != ENOENT)
         return fd;
@@ -58,7 +46,7 @@ static int ensure_dir(int root_fd, const char *path, mode_t mode, struct vps_err
         return vps_error_errno(err, ENOENT, "'%s' missing in the rootfs", path);
     if (mkdirat(root_fd, path, mode) < 0 && errno != EEXIST)
         return vps_error_errno(err, errno, "create '%s' in the rootfs", path);
-    return open_in_root(root_fd, path, O_PATH | O_DIRECTORY, err);
+    return vps_path_open_in_root(root_fd, path, O_PATH | O_DIRECTORY, err);
 }
 
 static int attach(int mnt_fd, int target_fd, const char *what, struct vps_error *err)
@@ -101,7 +89,7 @@ static int new_fs(const char *type, const char *const *opts, size_t n_opts, uint
  * read-only over root/path. A missing target is not an error: the kernel has no such file. */
 static int bind_host_ro(int root_fd, const char *path, const char *src, struct vps_error *err)
 {
-    cleanup_close int t = open_in_root(root_fd, path, O_PATH, err);
+    cleanup_close int t = vps_path_open_in_root(root_fd, path, O_PATH, err);
     cleanup_close int m = -1;
 
     if (t < 0 && err->errnum == ENOENT) {
@@ -122,7 +110,7 @@ static int bind_host_ro(int root_fd, const char *path, const char *src, struct v
 static int mask_dir(int root_fd, const char *path, struct vps_error *err)
 {
     static const char *const opts[] = {"mode", "0555", "size", "0"};
-    cleanup_close int t = open_in_root(root_fd, path, O_PATH | O_DIRECTORY, err);
+    cleanup_close int t = vps_path_open_in_root(root_fd, path, O_PATH | O_DIRECTORY, err);
     cleanup_close int m = -1;
 
     if (t < 0 && (err->errnum == ENOENT || err->errnum == ENOTDIR)) {
@@ -141,7 +129,7 @@ static int mask_dir(int root_fd, const char *path, struct vps_error *err)
 /* A read-only bind of root/path onto itself. */
 static int remount_ro(int root_fd, const char *path, struct vps_error *err)
 {
-    cleanup_close int t = open_in_root(root_fd, path, O_PATH | O_DIRECTORY, err);
+    cleanup_close int t = vps_path_open_in_root(root_fd, path, O_PATH | O_DIRECTORY, err);
     cleanup_close int m = -1;
 
     if (t < 0 && err->errnum == ENOENT) {
@@ -264,7 +252,7 @@ static int mount_dev(int root_fd, uint32_t host_base, struct vps_error *err)
     m = new_fs("tmpfs", opts, ELEMENTSOF(opts), MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, err);
     if (m < 0 || attach(m, t, "/dev", err) < 0)
         return -1;
-    dev = open_in_root(root_fd, "dev", O_RDONLY | O_DIRECTORY, err);
+    dev = vps_path_open_in_root(root_fd, "dev", O_RDONLY | O_DIRECTORY, err);
     if (dev < 0)
         return -1;
     for (size_t i = 0; i < ELEMENTSOF(dev_nodes); i++)

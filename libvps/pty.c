@@ -5,20 +5,18 @@
 #include <sys/ioctl.h>
 #include <termios.h>
 
-#include "syscalls.h"
+#include "vps/path.h"
 #include "vps/pty.h"
 
 int vps_pty_open_in(int root_fd, unsigned rows, unsigned cols, int *ret_master, int *ret_peer,
                     struct vps_error *err)
 {
-    struct open_how how = {.flags = O_RDWR | O_NOCTTY | O_CLOEXEC,
-                           .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS |
-                                      RESOLVE_NO_MAGICLINKS};
-    cleanup_close int master = vps_sys_openat2(root_fd, "dev/pts/ptmx", &how, sizeof how);
+    cleanup_close int master = vps_path_open_in_root(root_fd, "dev/pts/ptmx", O_RDWR | O_NOCTTY,
+                                                     err);
     int unlock = 0, peer;
 
     if (master < 0)
-        return vps_error_errno(err, errno, "open /dev/pts/ptmx");
+        return -1;
     if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
         return vps_error_errno(err, errno, "unlock pty");
     if (rows && cols) {

@@ -6,6 +6,7 @@
 
 #include "api.h"
 #include "events.h"
+#include "network.h"
 #include "supervisor.h"
 #include "vps/json.h"
 #include "vps/template.h"
@@ -175,8 +176,9 @@ int api_vps_patch(struct request *r, struct vps_error *err)
         (void) json_object_del(merged, "hostname");
     if (vps_config_from_json(merged, &n, err) < 0 || vps_store_save(&r->d->store, n, err) < 0)
         return -1;
-    /* Limits change live; the rest (hostname, network, services) at the next start. */
-    if (supervisor_apply_limits(r->d->sup, n, err) < 0)
+    /* Limits and addresses change live; the rest (hostname, nameservers, services) at the
+     * next start. */
+    if (supervisor_apply_limits(r->d->sup, n, err) < 0 || network_vps_apply(r->d, c, n, err) < 0)
         return -1;
     publish(r, "vps_changed", n, "changed");
     return reply_vps(r, 200, n, err);

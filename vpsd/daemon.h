@@ -29,6 +29,9 @@ struct vpsd_options {
     const char *init_path;     /* the project's tiny init */
     const char *cgroup_prefix; /* directory of VPS cgroups in each hierarchy */
     const char *rootfs_ids;    /* "auto", "idmap" or "chown" */
+    const char *bridge;         /* host bridge of the VPSes' veths */
+    const char *bridge_address; /* host's "addr/len" on it, the VPSes' gateway; NULL: none */
+    unsigned mtu;               /* of the bridge and veths */
 };
 
 struct vpsd {

@@ -19,11 +19,13 @@
 #include "events.h"
 #include "log.h"
 #include "loop.h"
+#include "network.h"
 #include "operations.h"
 #include "server.h"
 #include "supervisor.h"
 #include "vps-build-config.h"
 #include "vps/fd.h"
+#include "vps/net.h"
 #include "vps/storage.h"
 #include "vps/template.h"
 
@@ -49,12 +51,18 @@ static void usage(FILE *f)
             "  --cgroup-prefix NAME   cgroup directory of the VPSes (default vps)\n"
             "  --rootfs-ids MODE      auto (default), idmap or chown: how new VPSes' files get\n"
             "                         their ids (idmapped mounts, or chown at create)\n"
+            "  --bridge NAME          host bridge of the VPSes (default "
+            VPS_NET_BRIDGE_DEFAULT ")\n"
+            "  --bridge-address CIDR  the host's address on the bridge, the VPSes' gateway\n"
+            "                         (default none: no default route)\n"
+            "  --mtu N                MTU of the bridge and veths (default 1500)\n"
             "  -h, --help             show this help\n"
             "      --version          show the version\n");
 }
 
 enum { OPT_STATE = 256, OPT_RUN, OPT_SOCKET, OPT_MODE, OPT_GROUP, OPT_ADMIN, OPT_BUSYBOX,
-       OPT_TIMEOUT, OPT_UPLOAD, OPT_LOG, OPT_NOTIFY, OPT_INIT, OPT_CGROUP, OPT_IDS, OPT_VERSION };
+       OPT_TIMEOUT, OPT_UPLOAD, OPT_LOG, OPT_NOTIFY, OPT_INIT, OPT_CGROUP, OPT_IDS, OPT_BRIDGE,
+       OPT_BRIDGE_ADDR, OPT_MTU, OPT_VERSION };
 
 static int parse_args(int argc, char **argv, struct vpsd_options *o, char *sock_buf,
                       size_t sock_size)
@@ -74,6 +82,9 @@ static int parse_args(int argc, char **argv, struct vpsd_options *o, char *sock_
         {"init", required_argument, NULL, OPT_INIT},
         {"cgroup-prefix", required_argument, NULL, OPT_CGROUP},
         {"rootfs-ids", required_argument, NULL, OPT_IDS},
+        {"bridge", required_argument, NULL, OPT_BRIDGE},
+        {"bridge-address", required_argument, NULL, OPT_BRIDGE_ADDR},
+        {"mtu", required_argument, NULL, OPT_MTU},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {0},
@@ -86,7 +97,8 @@ static int parse_args(int argc, char **argv, struct vpsd_options *o, char *sock_
                                .busybox_path = VPS_BUSYBOX_PATH, .request_timeout_s = 30,
                                .max_upload_bytes = 16ULL << 30, .log_level = LOG_INFO,
                                .notify_fd = -1, .init_path = VPS_LIBEXECDIR "/vps-init",
-                               .cgroup_prefix = "vps", .rootfs_ids = "auto"};
+                               .cgroup_prefix = "vps", .rootfs_ids = "auto",
+                               .bridge = VPS_NET_BRIDGE_DEFAULT, .mtu = 1500};
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         errno = 0;
         switch (c) {
@@ -129,6 +141,21 @@ static int parse_args(int argc, char **argv, struct vpsd_options *o, char *sock_
         case OPT_IDS:
             o->rootfs_ids = optarg;
             if (strcmp(optarg, "auto") && strcmp(optarg, "idmap") && strcmp(optarg, "chown"))
+                goto bad;
+            break;
+        case OPT_BRIDGE:
+            o->bridge = optarg;
+            if (!vps_net_ifname_is_valid(optarg))
+                goto bad;
+            break;
+        case OPT_BRIDGE_ADDR:
+            o->bridge_address = optarg;
+            if (!network_cidr_is_valid(optarg))
+                goto bad;
+            break;
+        case OPT_MTU:
+            o->mtu = (unsigned) strtoul(optarg, &end, 10);
+            if (*end || errno || o->mtu < 68 || o->mtu > 65535)
                 goto bad;
             break;
         case 'h': usage(stdout); exit(0);

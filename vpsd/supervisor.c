@@ -19,6 +19,7 @@
 #include "events.h"
 #include "log.h"
 #include "loop.h"
+#include "network.h"
 #include "server.h"
 #include "supervisor.h"
 #include "vps/cgroup.h"
@@ -149,6 +150,7 @@ static void cleanup_after_exit(struct supervisor *s, struct vps_rt *rt)
     vps_cgroup_done(&rt->cg);
     if (vps_cgroup_remove(&s->cgh, rt->name, &e) < 0)
         log_error(LOG_WARNING, &e, "vps '%s': remove cgroup, ignoring", rt->name);
+    network_vps_down(s->d, rt->name);
     remove_state(s, rt->name);
 }
 
@@ -242,7 +244,8 @@ static int spawn(struct supervisor *s, const struct vps_config *c, struct vps_rt
         return vps_error_set(err, VPS_ERR_SYSTEM, "rootfs path too long");
     /* A machine's loopback is up before anything runs on it. */
     if (vps_idmap_load(vps_dir_fd, &m, err) < 0 || open_run_dir(s, c->name, &console, err) < 0 ||
-        vps_ns_create(&m, &userns, &netns, err) < 0 || vps_net_link_up(netns, "lo", err) < 0)
+        vps_ns_create(&m, &userns, &netns, err) < 0 || vps_net_link_up(netns, "lo", err) < 0 ||
+        network_vps_up(s->d, c, netns, err) < 0)
         return -1;
     struct vps_spawn_init o = {
         .rootfs_path = rootfs, .idmapped = !m.shifted, .hostname = c->hostname, .idmap = &m, .userns_fd = userns,
@@ -436,6 +439,9 @@ int supervisor_stats(struct supervisor *s, const char *name, json_t **ret, struc
                      (json_int_t) st.pids_current, "oom_kills", (json_int_t) st.oom_kills,
                      "uptime_ms", (json_int_t) uptime_ms(rt), "started_at",
                      rt->started_at);
+    json_t *net = *ret ? network_stats_json(s->d, name) : NULL;
+    if (net)
+        (void) json_object_set_new(*ret, "network", net);
     return *ret ? 0 : vps_error_errno(err, ENOMEM, "stats");
 }
 
@@ -469,6 +475,28 @@ int supervisor_open_root(struct supervisor *s, const char *name, int *ret_fd,
     fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return vps_error_errno(err, errno, "vps '%s': open root", name);
+    /* Still our init after the open: the pid cannot have been reused in between. */
+    if (pidfd_send_signal(rt->pidfd, 0, NULL, 0) < 0) {
+        close(fd);
+        return vps_error_set(err, VPS_ERR_CONFLICT, "vps '%s' is not running", name);
+    }
+    *ret_fd = fd;
+    return 0;
+}
+
+int supervisor_open_netns(struct supervisor *s, const char *name, int *ret_fd,
+                          struct vps_error *err)
+{
+    struct vps_rt *rt = find(s, name);
+    char path[64];
+    int fd;
+
+    if (!rt || rt->stopping)
+        return vps_error_set(err, VPS_ERR_CONFLICT, "vps '%s' is not running", name);
+    (void) snprintf(path, sizeof path, "/proc/%d/ns/net", (int) rt->pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vps_error_errno(err, errno, "vps '%s': open network namespace", name);
     /* Still our init after the open: the pid cannot have been reused in between. */
     if (pidfd_send_signal(rt->pidfd, 0, NULL, 0) < 0) {
         close(fd);

@@ -48,6 +48,11 @@ int supervisor_exec(struct supervisor *s, const char *name, struct vps_spawn_exe
 int supervisor_open_root(struct supervisor *s, const char *name, int *ret_fd,
                          struct vps_error *err);
 
+/* Opens the network namespace of a running VPS (its init's /proc/<pid>/ns/net), checked
+ * against the init's pidfd like supervisor_open_root(). VPS_ERR_CONFLICT when not running. */
+int supervisor_open_netns(struct supervisor *s, const char *name, int *ret_fd,
+                          struct vps_error *err);
+
 /* Removes what <run-dir> holds of a stopped VPS (its console.log): at destroy. */
 void supervisor_forget(struct supervisor *s, const char *name);
 
