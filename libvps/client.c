@@ -1,14 +1,22 @@
 /* The API client: one libcurl handle talking HTTP/1.1 to vpsd over its Unix socket, turning
  * answers into JSON values or, for error answers and transport failures, into struct
- * vps_error. What a request means (paths, bodies, tables) is vpsctl's; this file only moves
- * bytes and maps failures. */
+ * vps_error; and the handshake of an upgraded connection, which libcurl cannot do. What a
+ * request means (paths, bodies, tables) is vpsctl's; this file only moves bytes and maps
+ * failures. */
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
 
 #include "vps-build-config.h"
 #include "vps/client.h"
@@ -541,5 +549,269 @@ int vps_client_stream(struct vps_client *c, const char *path, vps_client_line_fn
         *err = t.cb_err;
         return -1;
     }
+    return 0;
+}
+
+/* ---- upgraded connections ----
+ *
+ * A plain AF_UNIX socket, not libcurl with CURLOPT_CONNECT_ONLY: libcurl 7.88 speaks no
+ * Upgrade but WebSocket's, so the request and the status line would be written and parsed
+ * here either way, and all CONNECT_ONLY would add is connect(). Its socket would stay
+ * libcurl's (closed by curl_easy_cleanup()) while the caller needs an fd it owns for
+ * sendmsg()/recvmsg() with SCM_RIGHTS, which curl_easy_send()/curl_easy_recv() cannot carry.
+ * The HTTP read here is the least an upgrade needs: the status line, Content-Length, Upgrade
+ * and the end of the header, each bounded. */
+
+struct answer_head {
+    long status;
+    bool has_length;
+    uint64_t content_length;
+    char upgrade[64];
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+static int connect_socket(const struct vps_client *c, int *ret_fd, struct vps_error *err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t len = strlen(c->socket_path);
+    cleanup_close int fd = -1;
+
+    if (len >= sizeof sa.sun_path)
+        return vps_error_set(err, VPS_ERR_INVALID, "socket path '%s' is too long", c->socket_path);
+    memcpy(sa.sun_path, c->socket_path, len + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return vps_error_errno(err, errno, "create a socket");
+    if (connect(fd, (const struct sockaddr *) &sa, sizeof sa) < 0) {
+        int e = errno;
+        vps_error_set(err, e == EACCES || e == EPERM ? VPS_ERR_FORBIDDEN : VPS_ERR_UNAVAILABLE,
+                      "cannot connect to vpsd at '%s'", c->socket_path);
+        err->errnum = e;
+        return -1;
+    }
+    *ret_fd = TAKE_FD(fd);
+    return 0;
+}
+
+static int broken(const struct vps_client *c, int errnum, struct vps_error *err)
+{
+    vps_error_set(err, VPS_ERR_UNAVAILABLE, "connection to vpsd at '%s' broke", c->socket_path);
+    err->errnum = errnum;
+    return -1;
+}
+
+static int send_all(const struct vps_client *c, int fd, const char *buf, size_t len,
+                    struct vps_error *err)
+{
+    while (len > 0) {
+        /* MSG_NOSIGNAL: a daemon that hangs up is an error here, not a SIGPIPE. */
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return broken(c, errno, err);
+        buf += n;
+        len -= (size_t) n;
+    }
+    return 0;
+}
+
+/* One read() of at most len bytes, once fd is readable and before end_ms (0: no limit).
+ * Returns the count, 0 at EOF, -1 with err filled. */
+static ssize_t read_some(const struct vps_client *c, int fd, char *buf, size_t len, uint64_t end_ms,
+                         struct vps_error *err)
+{
+    char dur[VPS_UNITS_FORMAT_MAX];
+
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        uint64_t now = now_ms(), left = end_ms > now ? end_ms - now : 0;
+        int n;
+
+        if (end_ms && left == 0)
+            return vps_error_set(err, VPS_ERR_TIMEOUT, "vpsd at '%s' did not answer within %s",
+                                 c->socket_path,
+                                 vps_format_duration(c->timeout_ms, dur, sizeof dur));
+        n = poll(&p, 1, end_ms ? (int) (left < INT_MAX ? left : INT_MAX) : -1);
+        if (n < 0 && errno != EINTR)
+            return vps_error_errno(err, errno, "wait for vpsd");
+        if (n <= 0)
+            continue; /* interrupted, or the limit is up: checked above */
+        ssize_t r = read(fd, buf, len);
+        if (r >= 0)
+            return r;
+        if (errno != EINTR)
+            return broken(c, errno, err);
+    }
+}
+
+/* Reads the answer's header through its empty line and not one byte further: what follows a
+ * "101" belongs to the new protocol and may carry fds, which a read() reaching into it would
+ * drop (the kernel discards SCM_RIGHTS that arrive without a control buffer). So each read
+ * asks only for the bytes that could still complete "\r\n\r\n": 4 at most, fewer when the
+ * header already ends in part of it. The header is a few hundred bytes: a few dozen reads. */
+static int read_header(const struct vps_client *c, int fd, uint64_t end_ms, char *buf, size_t size,
+                       struct vps_error *err)
+{
+    static const char end[] = "\r\n\r\n";
+    size_t len = 0, matched = 0;
+
+    while (matched < 4) {
+        size_t want = 4 - matched;
+        ssize_t n;
+
+        if (len + want >= size)
+            return vps_error_set(err, VPS_ERR_SYSTEM,
+                                 "vpsd sent an answer header longer than %zu bytes", size - 1);
+        n = read_some(c, fd, buf + len, want, end_ms, err);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            return vps_error_set(err, VPS_ERR_UNAVAILABLE,
+                                 "vpsd at '%s' closed the connection without an answer",
+                                 c->socket_path);
+        for (ssize_t i = 0; i < n; i++) {
+            char ch = buf[len++];
+            /* '\r' is the only prefix of the terminator that can restart a match. */
+            matched = ch == end[matched] ? matched + 1 : ch == '\r' ? 1 : 0;
+        }
+    }
+    buf[len] = '\0';
+    return 0;
+}
+
+/* "HTTP/1.1 101 Switching Protocols": the status, or -1 if the line is not HTTP/1.x. */
+static long parse_status_line(const char *line)
+{
+    if (strncmp(line, "HTTP/1.", 7) != 0 || !isdigit((unsigned char) line[7]) || line[8] != ' ')
+        return -1;
+    for (int i = 9; i < 12; i++)
+        if (!isdigit((unsigned char) line[i]))
+            return -1;
+    if (line[12] != ' ' && line[12] != '\r')
+        return -1;
+    return (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+}
+
+/* One "Name: value" line (value trimmed, NUL-terminated in place); the ones we need. */
+static int parse_header_line(char *line, struct answer_head *h, struct vps_error *err)
+{
+    char *colon = strchr(line, ':'), *value, *end;
+
+    if (!colon)
+        return vps_error_set(err, VPS_ERR_SYSTEM, "vpsd sent a malformed header line");
+    *colon = '\0';
+    for (value = colon + 1; *value == ' ' || *value == '\t'; value++)
+        ;
+    for (end = value + strlen(value); end > value && (end[-1] == ' ' || end[-1] == '\t'); end--)
+        ;
+    *end = '\0';
+    if (strcasecmp(line, "Content-Length") == 0) {
+        char *p;
+        errno = 0;
+        h->content_length = strtoull(value, &p, 10);
+        if (!isdigit((unsigned char) *value) || *p || errno)
+            return vps_error_set(err, VPS_ERR_SYSTEM, "vpsd sent an invalid Content-Length");
+        h->has_length = true;
+    } else if (strcasecmp(line, "Upgrade") == 0) {
+        (void) snprintf(h->upgrade, sizeof h->upgrade, "%s", value);
+    }
+    return 0;
+}
+
+static int parse_head(char *buf, struct answer_head *h, struct vps_error *err)
+{
+    char *line = buf, *eol;
+
+    h->status = parse_status_line(buf);
+    if (h->status < 0)
+        return vps_error_set(err, VPS_ERR_SYSTEM, "vpsd sent an answer that is not HTTP/1.x");
+    /* The header ends in "\r\n\r\n" (read_header()), so every line ends in "\r\n". */
+    while ((eol = strstr(line, "\r\n")) && eol != line) {
+        *eol = '\0';
+        if (line != buf && parse_header_line(line, h, err) < 0)
+            return -1;
+        line = eol + 2;
+    }
+    return 0;
+}
+
+/* After a status other than 101: the error answer's message, or why there is none. */
+static int upgrade_refused(const struct vps_client *c, int fd, const struct answer_head *h,
+                           const char *protocol, uint64_t end_ms, struct vps_error *err)
+{
+    cleanup_free char *buf = NULL;
+    size_t want = 0, len = 0;
+
+    if (h->status < 400)
+        return vps_error_set(err, VPS_ERR_SYSTEM,
+                             "vpsd did not switch the connection to '%s' (HTTP %ld)", protocol,
+                             h->status);
+    /* Without Content-Length the body cannot be delimited on a kept-alive connection: the
+     * status alone names the error then. */
+    if (h->has_length)
+        want = h->content_length < VPS_CLIENT_UPGRADE_BODY_MAX ? (size_t) h->content_length
+                                                               : VPS_CLIENT_UPGRADE_BODY_MAX;
+    if (want > 0 && !(buf = malloc(want)))
+        return vps_error_errno(err, ENOMEM, "read the answer from vpsd");
+    while (len < want) {
+        ssize_t n = read_some(c, fd, buf + len, want - len, end_ms, err);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break; /* a cut body: what came may still hold the message */
+        len += (size_t) n;
+    }
+    return error_from_answer(h->status, buf, len, err);
+}
+
+/* Spaces or control characters would end the request line or start a header of their own. */
+static bool is_token(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char) *s <= ' ' || *s == 0x7f)
+            return false;
+    return true;
+}
+
+int vps_client_upgrade(struct vps_client *c, const char *path, const char *protocol,
+                       const json_t *body, int *ret_fd, struct vps_error *err)
+{
+    uint64_t end_ms = c->timeout_ms ? now_ms() + c->timeout_ms : 0;
+    char head[VPS_CLIENT_UPGRADE_HEADER_MAX + 1];
+    cleanup_free char *text = NULL, *req = NULL;
+    struct answer_head h = {0};
+    cleanup_close int fd = -1;
+    int len;
+
+    if (path[0] != '/' || !is_token(path) || !*protocol || !is_token(protocol))
+        return vps_error_set(err, VPS_ERR_INVALID, "invalid upgrade request to '%s'", path);
+    if (!(text = json_dumps(body, JSON_COMPACT)))
+        return vps_error_errno(err, ENOMEM, "serialize the request body");
+    len = asprintf(&req,
+                   "POST %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: vpsctl/" VPS_VERSION
+                   "\r\nConnection: Upgrade\r\nUpgrade: %s\r\nContent-Type: application/json\r\n"
+                   "Content-Length: %zu\r\n\r\n%s",
+                   path, protocol, strlen(text), text);
+    if (len < 0) {
+        req = NULL; /* undefined after a failure */
+        return vps_error_errno(err, ENOMEM, "request to vpsd");
+    }
+    if (connect_socket(c, &fd, err) < 0 || send_all(c, fd, req, (size_t) len, err) < 0 ||
+        read_header(c, fd, end_ms, head, sizeof head, err) < 0 || parse_head(head, &h, err) < 0)
+        return -1;
+    if (h.status != 101)
+        return upgrade_refused(c, fd, &h, protocol, end_ms, err);
+    if (strcasecmp(h.upgrade, protocol) != 0)
+        return vps_error_set(err, VPS_ERR_SYSTEM, "vpsd switched to '%s', not to '%s'", h.upgrade,
+                             protocol);
+    *ret_fd = TAKE_FD(fd);
     return 0;
 }

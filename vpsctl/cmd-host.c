@@ -22,21 +22,6 @@ static const char events_usage[] =
     "  --socket PATH    vpsd's socket (default: $VPS_SOCKET or " VPS_SOCKET_PATH ")\n"
     "  -h, --help       show this help\n";
 
-/* "3d 4h 5m 6s": an uptime reads better in mixed units than in one exact unit. */
-static const char *uptime_text(uint64_t ms, char *buf, size_t size)
-{
-    uint64_t s = ms / 1000;
-    uint64_t d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60;
-
-    if (d > 0)
-        (void) snprintf(buf, size, "%" PRIu64 "d %" PRIu64 "h %" PRIu64 "m", d, h, m);
-    else if (h > 0)
-        (void) snprintf(buf, size, "%" PRIu64 "h %" PRIu64 "m", h, m);
-    else
-        (void) snprintf(buf, size, "%" PRIu64 "m %" PRIu64 "s", m, s % 60);
-    return buf;
-}
-
 static void show_host(const json_t *h)
 {
     const json_t *counts = json_object_get(h, "counts");
@@ -53,7 +38,7 @@ static void show_host(const json_t *h)
     output_field("operations", "%" JSON_INTEGER_FORMAT " running",
                  output_int(counts, "operations_running", 0));
     output_field("uptime", "%s",
-                 uptime_text((uint64_t) output_int(h, "uptime_ms", 0), up, sizeof up));
+                 output_uptime((uint64_t) output_int(h, "uptime_ms", 0), up, sizeof up));
 }
 
 int cmd_host(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err)

@@ -3,6 +3,7 @@
  * here too; what each command does is in cmd-*.c, how answers look in output.c. */
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,13 @@ static const struct command {
     {"show", cmd_show, "show a VPS's configuration and state"},
     {"set", cmd_set, "change a VPS's configuration"},
     {"destroy", cmd_destroy, "delete a VPS and its files"},
+    {"start", cmd_start, "start a VPS"},
+    {"stop", cmd_stop, "stop a VPS"},
+    {"restart", cmd_restart, "stop a VPS, then start it"},
+    {"kill", cmd_kill, "kill every process of a VPS at once"},
+    {"status", cmd_status, "show whether a VPS runs and what it uses"},
+    {"exec", cmd_exec, "run a command in a VPS"},
+    {"enter", cmd_enter, "open a shell in a VPS"},
     {"template", cmd_template, "list, show, import, export or remove templates"},
     {"host", cmd_host, "show the host and vpsd"},
     {"events", cmd_events, "follow vpsd's events"},
@@ -194,12 +202,23 @@ static void print_error(const struct vpsctl *ctx, const struct vps_error *err)
                 ctx->command ? ctx->command : "", ctx->command ? " " : "");
 }
 
+/* exec hands fds 0, 1 and 2 to the command as they are. A closed one would be taken by the
+ * next fd opened, the socket to vpsd for instance, and sent in its place: /dev/null stands in
+ * for it first. open() returns the lowest free fd, so each one lands where it is missing. */
+static void ensure_stdio(void)
+{
+    for (int fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && open("/dev/null", O_RDWR | O_CLOEXEC) != fd)
+            return; /* nothing better to do: later failures will say what is wrong */
+}
+
 int main(int argc, char **argv)
 {
     struct vpsctl ctx = {.socket_path = default_socket()};
     struct vps_error err = {0};
     int r;
 
+    ensure_stdio();
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fputs("vpsctl: cannot initialise libcurl\n", stderr);
         return vps_error_exit_status(VPS_ERR_SYSTEM);
@@ -213,5 +232,5 @@ int main(int argc, char **argv)
         print_error(&ctx, &err);
         return vps_error_exit_status(err.code);
     }
-    return 0;
+    return ctx.exit_status;
 }

@@ -1,6 +1,7 @@
 /* Text and JSON output for vpsctl: tables, "key: value" lines and raw answers. What goes in a
  * table is each command's choice; how it is laid out is decided here only. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -144,5 +145,20 @@ const char *output_join(const json_t *arr, const char *sep, char *buf, size_t si
             break; /* truncated: what fits is shown */
         len += (size_t) n;
     }
+    return buf;
+}
+
+const char *output_uptime(uint64_t ms, char *buf, size_t size)
+{
+    uint64_t s = ms / 1000;
+    uint64_t d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60;
+
+    /* An uptime reads better in mixed units than in one exact unit. */
+    if (d > 0)
+        (void) snprintf(buf, size, "%" PRIu64 "d %" PRIu64 "h %" PRIu64 "m", d, h, m);
+    else if (h > 0)
+        (void) snprintf(buf, size, "%" PRIu64 "h %" PRIu64 "m", h, m);
+    else
+        (void) snprintf(buf, size, "%" PRIu64 "m %" PRIu64 "s", m, s % 60);
     return buf;
 }

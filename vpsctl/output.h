@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "vps/error.h"
@@ -34,6 +35,9 @@ void output_json(const json_t *j);
 /* Replaces control characters in s with '?' so that text from vpsd (or from a VPS owner,
  * through vpsd) cannot move the cursor or change the terminal. Returns s. */
 char *output_sanitize(char *s);
+
+/* A duration in mixed units, like "3d 4h 5m", "4h 5m" or "5m 6s". Returns buf. */
+const char *output_uptime(uint64_t ms, char *buf, size_t size);
 
 /* Helpers for reading answers: a string member or NULL, an integer member or def. */
 const char *output_str(const json_t *obj, const char *key);

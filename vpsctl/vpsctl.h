@@ -16,6 +16,7 @@ struct vpsctl {
     bool no_wait;        /* long work: print the operation and return at once */
     const char *command; /* for usage hints: "create", "template import" */
     bool usage_error;    /* the failure is bad usage: point at --help */
+    int exit_status;     /* on success: vpsctl's exit status (exec: the command's), 0 else */
 };
 
 /* Option values of the options every command accepts, above any character. */
@@ -77,3 +78,11 @@ int cmd_destroy(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err
 int cmd_template(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err);
 int cmd_host(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err);
 int cmd_events(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err);
+int cmd_start(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err);
+int cmd_stop(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err);
+int cmd_restart(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err);
+int cmd_kill(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err);
+int cmd_status(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err);
+/* exec and enter set ctx->exit_status to the command's status. */
+int cmd_exec(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err);
+int cmd_enter(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err);

@@ -1,7 +1,8 @@
 /* The API client: HTTP/1.1 over vpsd's Unix socket with libcurl. JSON requests and answers,
- * streamed uploads and downloads, and NDJSON streams (/v1/events). An error answer becomes a
- * struct vps_error with the daemon's code and message, so a caller handles "vpsd said no" and
- * "vpsd is not there" the same way. Nothing here prints or exits. */
+ * streamed uploads and downloads, NDJSON streams (/v1/events), and connections upgraded to
+ * another protocol (vpsctl exec). An error answer becomes a struct vps_error with the
+ * daemon's code and message, so a caller handles "vpsd said no" and "vpsd is not there" the
+ * same way. Nothing here prints or exits. */
 #pragma once
 
 #include <jansson.h>
@@ -79,3 +80,25 @@ typedef int (*vps_client_line_fn)(const json_t *obj, void *userdata, struct vps_
  * VPS_CLIENT_LINE_MAX, is VPS_ERR_SYSTEM. Other errors as for vps_client_request(). */
 int vps_client_stream(struct vps_client *c, const char *path, vps_client_line_fn fn, void *userdata,
                       struct vps_error *err);
+
+/* The longest answer header read before an upgrade, and the most of an error answer's body
+ * that is read (the rest is not needed for its message). */
+#define VPS_CLIENT_UPGRADE_HEADER_MAX 8192
+#define VPS_CLIENT_UPGRADE_BODY_MAX   (64U << 10)
+
+/* Opens a connection of its own to vpsd and asks to turn it into protocol ("vps-exec"): POST
+ * path with body as JSON and "Connection: Upgrade", "Upgrade: <protocol>". The client's
+ * libcurl handle is not used, so other requests may follow on c.
+ *
+ * On "101 Switching Protocols" naming protocol, returns 0 and the connected socket in
+ * *ret_fd (SOCK_CLOEXEC, blocking, owned by the caller). Nothing after the answer's header
+ * has been read, so whatever vpsd sends next, fds included (SCM_RIGHTS), is still there.
+ * Otherwise returns -1 and fills err as vps_client_request() does: an error answer's own
+ * code and message (its body read up to Content-Length, at most
+ * VPS_CLIENT_UPGRADE_BODY_MAX); VPS_ERR_UNAVAILABLE or VPS_ERR_FORBIDDEN when the socket
+ * cannot be reached; VPS_ERR_TIMEOUT when the header does not arrive within the client's time
+ * limit; VPS_ERR_INVALID for a path or protocol with spaces or control characters;
+ * VPS_ERR_SYSTEM for an answer that is not HTTP/1.x, a header over
+ * VPS_CLIENT_UPGRADE_HEADER_MAX, or any other status. */
+int vps_client_upgrade(struct vps_client *c, const char *path, const char *protocol,
+                       const json_t *body, int *ret_fd, struct vps_error *err);
