@@ -329,9 +329,8 @@ int vps_spawn_init(const struct vps_spawn_init *o, pid_t *ret_pid, int *ret_pidf
 static _Noreturn void exec_child(const struct vps_spawn_exec *o, int sync)
 {
     static const char *const default_env[] = {"PATH=" DEFAULT_PATH, "container=vps",
-                                              "HOME=/root", "TERM=xterm", NULL};
+                                              "HOME=/root", "TERM=xterm"};
     struct vps_error err = {0};
-    const char *const *env = o->envp ? o->envp : default_env;
 
     (void) prctl(PR_SET_DUMPABLE, 0);
     reset_signals();
@@ -356,11 +355,14 @@ static _Noreturn void exec_child(const struct vps_spawn_exec *o, int sync)
     }
     if (arrange_fds(o->stdio, -1, &sync, &err) < 0 || drop_privileges(o->uid == 0, &err) < 0)
         child_fail(sync, &err);
-    /* execvpe looks the command up in the PATH of env, inside the VPS's root. */
-    for (const char *const *e = env; *e; e++)
-        if (strncmp(*e, "PATH=", 5) == 0)
-            (void) setenv("PATH", *e + 5, 1);
-    execvpe(o->argv[0], (char *const *) o->argv, (char *const *) env);
+    /* The defaults, then the caller's variables over them (a later one wins); execvp looks
+     * the command up in that PATH, inside the VPS's root. vpsd's own environment goes. */
+    (void) clearenv();
+    for (size_t i = 0; i < ELEMENTSOF(default_env); i++)
+        (void) putenv((char *) default_env[i]);
+    for (const char *const *e = o->envp; e && *e; e++)
+        (void) putenv((char *) *e);
+    execvp(o->argv[0], (char *const *) o->argv);
     vps_error_errno(&err, errno, "exec '%s'", o->argv[0]);
     if (err.errnum == ENOENT)
         err.code = VPS_ERR_NOT_FOUND;

@@ -282,36 +282,17 @@ static int exec_option(struct vpsctl *ctx, int c, const char *arg, void *userdat
     }
 }
 
-static bool same_name(const char *a, const char *b)
-{
-    size_t len = strcspn(a, "=");
-    return strncmp(a, b, len) == 0 && b[len] == '=';
-}
-
-/* vpsd's "env" replaces its default environment rather than adding to it, so --env adds to a
- * copy of that default (libvps/spawn.c) here; a later --env of a name wins. */
+/* --env values in order: vpsd puts them over its default environment, a later one wins. */
 static json_t *env_json(const struct exec_args *a)
 {
-    static const char *const base[] = {
-        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "container=vps",
-        "HOME=/root",
-        "TERM=xterm",
-    };
     json_t *env = json_array();
-    bool ok = env != NULL;
 
-    for (size_t i = 0; ok && i < ELEMENTSOF(base) + a->n_env; i++) {
-        const char *e = i < ELEMENTSOF(base) ? base[i] : a->env[i - ELEMENTSOF(base)];
-        bool overridden = false;
-        for (size_t j = i + 1 > ELEMENTSOF(base) ? i + 1 - ELEMENTSOF(base) : 0; j < a->n_env; j++)
-            overridden = overridden || same_name(e, a->env[j]);
-        if (!overridden)
-            ok = json_array_append_new(env, json_string(e)) == 0;
-    }
-    if (!ok)
-        json_decref(env);
-    return ok ? env : NULL;
+    for (size_t i = 0; env && i < a->n_env; i++)
+        if (json_array_append_new(env, json_string(a->env[i])) < 0) {
+            json_decref(env);
+            return NULL;
+        }
+    return env;
 }
 
 /* The size of this terminal (stdin's, else stdout's), for a pty made to match it. */

@@ -49,6 +49,17 @@ static int check_abs(const char *s, const char *path, struct vps_error *err)
     return 0;
 }
 
+/* Each entry sets a variable: "KEY=value" ("KEY" alone would unset one of the defaults). */
+static int check_env(const char *s, const char *path, struct vps_error *err)
+{
+    const char *eq = strchr(s, '=');
+
+    if (!eq || eq == s)
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: expected \"KEY=value\", got '%.64s'",
+                             path, s);
+    return 0;
+}
+
 static const struct vps_json_field exec_fields[] = {
     {.name = "command", .kind = VPS_JSON_STRV, .offset = offsetof(struct exec_in, command),
      .required = true, .min = 1, .max = 1024, .str_max = 65536},
@@ -57,6 +68,7 @@ static const struct vps_json_field exec_fields[] = {
     {.name = "gid", .kind = VPS_JSON_UINT32, .offset = offsetof(struct exec_in, gid),
      .max = 65535},
     {.name = "env", .kind = VPS_JSON_STRV, .offset = offsetof(struct exec_in, env), .max = 1024,
+     .check = check_env,
      .str_max = 65536},
     {.name = "cwd", .kind = VPS_JSON_STRING, .offset = offsetof(struct exec_in, cwd), .min = 1,
      .max = 4096, .check = check_abs},

@@ -34,6 +34,13 @@ grep -qx / "$T/points" || fail "no root mount"
 grep -vqE '^/(proc|sys|dev)?(/|$)' "$T/points" && fail "unexpected mounts: $(grep -vE '^/(proc|sys|dev)?(/|$)' "$T/points")"
 ok "own hostname and mounts"
 
+# exec's env goes over the default environment; a bare name is refused.
+api_json POST /v1/vps/t1/exec '{"command":["sh","-c","echo $FOO:$HOME:$PATH"],"env":["FOO=1","PATH=/bin"]}'
+[ "$(jqb .stdout)" = "1:/root:/bin" ] || fail "exec env: $(jqb .stdout)"
+api_json POST /v1/vps/t1/exec '{"command":["true"],"env":["FOO"]}'
+expect_error 400 invalid 'env[0]: expected "KEY=value"' "bare env name"
+ok "exec environment"
+
 host_uid=$(awk '/^Uid:/ {print $2}' /proc/"$INIT"/status)
 [ "$host_uid" -ge 1000000 ] || fail "vps root is host uid $host_uid"
 vexec t1 id -u

@@ -48,7 +48,7 @@ struct vps_spawn_exec {
     uid_t uid;         /* inside the VPS */
     gid_t gid;
     const char *const *argv; /* argv[0] is looked up in PATH inside the VPS when not absolute */
-    const char *const *envp; /* NULL: a default environment */
+    const char *const *envp; /* "KEY=value" over the defaults (PATH, HOME, TERM, container) */
     const char *cwd;         /* NULL: / */
     int stdio[3];
     bool setsid_ctty;        /* make stdio[0] (a pty) the controlling terminal */
