@@ -462,8 +462,10 @@ int supervisor_exec(struct supervisor *s, const char *name, struct vps_spawn_exe
     return 0;
 }
 
-int supervisor_open_root(struct supervisor *s, const char *name, int *ret_fd,
-                         struct vps_error *err)
+/* Opens /proc/<init>/<what> of a running VPS, checked against the init's pidfd after the
+ * open: the pid cannot have been reused in between. */
+static int open_of_init(struct supervisor *s, const char *name, const char *what, int flags,
+                        int *ret_fd, struct vps_error *err)
 {
     struct vps_rt *rt = find(s, name);
     char path[64];
@@ -471,11 +473,10 @@ int supervisor_open_root(struct supervisor *s, const char *name, int *ret_fd,
 
     if (!rt || rt->stopping)
         return vps_error_set(err, VPS_ERR_CONFLICT, "vps '%s' is not running", name);
-    (void) snprintf(path, sizeof path, "/proc/%d/root", (int) rt->pid);
-    fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    (void) snprintf(path, sizeof path, "/proc/%d/%s", (int) rt->pid, what);
+    fd = open(path, flags | O_CLOEXEC);
     if (fd < 0)
-        return vps_error_errno(err, errno, "vps '%s': open root", name);
-    /* Still our init after the open: the pid cannot have been reused in between. */
+        return vps_error_errno(err, errno, "vps '%s': open '%s' of its init", name, what);
     if (pidfd_send_signal(rt->pidfd, 0, NULL, 0) < 0) {
         close(fd);
         return vps_error_set(err, VPS_ERR_CONFLICT, "vps '%s' is not running", name);
@@ -484,26 +485,16 @@ int supervisor_open_root(struct supervisor *s, const char *name, int *ret_fd,
     return 0;
 }
 
+int supervisor_open_root(struct supervisor *s, const char *name, int *ret_fd,
+                         struct vps_error *err)
+{
+    return open_of_init(s, name, "root", O_PATH | O_DIRECTORY, ret_fd, err);
+}
+
 int supervisor_open_netns(struct supervisor *s, const char *name, int *ret_fd,
                           struct vps_error *err)
 {
-    struct vps_rt *rt = find(s, name);
-    char path[64];
-    int fd;
-
-    if (!rt || rt->stopping)
-        return vps_error_set(err, VPS_ERR_CONFLICT, "vps '%s' is not running", name);
-    (void) snprintf(path, sizeof path, "/proc/%d/ns/net", (int) rt->pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return vps_error_errno(err, errno, "vps '%s': open network namespace", name);
-    /* Still our init after the open: the pid cannot have been reused in between. */
-    if (pidfd_send_signal(rt->pidfd, 0, NULL, 0) < 0) {
-        close(fd);
-        return vps_error_set(err, VPS_ERR_CONFLICT, "vps '%s' is not running", name);
-    }
-    *ret_fd = fd;
-    return 0;
+    return open_of_init(s, name, "ns/net", O_RDONLY, ret_fd, err);
 }
 
 /* ---- adoption ---- */
