@@ -60,14 +60,6 @@ static int parse_plain(struct vpsctl *ctx, int argc, char **argv, const char *us
     return vpsctl_expect_operands(ctx, argc - *ret_first, n, n, n == 2 ? "NAME FILE" : "NAME", err);
 }
 
-static int names_option(struct vpsctl *ctx, int c, const char *arg, void *userdata,
-                        struct vps_error *err)
-{
-    (void) ctx, (void) c, (void) arg, (void) err;
-    *(bool *) userdata = true; /* OPT_NAMES */
-    return 0;
-}
-
 static int add_template_row(struct table *t, const json_t *tpl, struct vps_error *err)
 {
     char size[VPS_UNITS_FORMAT_MAX];
@@ -81,43 +73,20 @@ static int add_template_row(struct table *t, const json_t *tpl, struct vps_error
     return table_add_row(t, cells, err);
 }
 
+static const char *template_name(const json_t *tpl)
+{
+    return output_str(tpl, "name");
+}
+
 static int template_list(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err)
 {
-    static const struct option options[] = {
-        {"names", no_argument, NULL, OPT_NAMES}, COMMON_OPTIONS, {}};
     static const char *const headers[] = {"NAME", "SIZE", "SOURCE", "CREATED"};
-    cleanup_(vps_client_freep) struct vps_client *c = NULL;
-    cleanup_(table_freep) struct table *t = NULL;
-    cleanup_json json_t *answer = NULL;
-    bool names = false;
-    int r, first;
-    size_t i;
-    json_t *v;
+    static const struct vpsctl_list l = {
+        .path = "/v1/templates", .key = "templates", .headers = headers,
+        .n_headers = ELEMENTSOF(headers), .usage = list_usage, .row = add_template_row,
+        .name = template_name};
 
-    r = vpsctl_parse_options(ctx, argc, argv, "", options, names_option, &names, list_usage, &first,
-                             err);
-    if (r != 0)
-        return r < 0 ? -1 : 0;
-    if (vpsctl_expect_operands(ctx, argc - first, 0, 0, "", err) < 0 ||
-        vpsctl_client(ctx, &c, err) < 0 ||
-        vps_client_request(c, "GET", "/v1/templates", NULL, NULL, &answer, err) < 0)
-        return -1;
-    if (ctx->json) {
-        output_json(answer);
-        return 0;
-    }
-    if (table_new(headers, ELEMENTSOF(headers), &t, err) < 0)
-        return -1;
-    json_array_foreach(json_object_get(answer, "templates"), i, v)
-    {
-        if (names)
-            printf("%s\n", output_str(v, "name"));
-        else if (add_template_row(t, v, err) < 0)
-            return -1;
-    }
-    if (!names)
-        table_print(t, stdout);
-    return 0;
+    return vpsctl_list(ctx, argc, argv, &l, err);
 }
 
 static int template_show(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err)

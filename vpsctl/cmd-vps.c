@@ -572,52 +572,20 @@ static int add_vps_row(struct table *t, const json_t *vps, struct vps_error *err
     return table_add_row(t, cells, err);
 }
 
-static int list_option(struct vpsctl *ctx, int c, const char *arg, void *userdata,
-                       struct vps_error *err)
+static const char *vps_name(const json_t *vps)
 {
-    (void) ctx, (void) c, (void) arg, (void) err;
-    *(bool *) userdata = true; /* OPT_NAMES */
-    return 0;
+    return output_str(json_object_get(vps, "config"), "name");
 }
 
 int cmd_list(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err)
 {
-    static const struct option options[] = {
-        {"names", no_argument, NULL, OPT_NAMES}, COMMON_OPTIONS, {}};
     static const char *const headers[] = {"NAME", "STATE", "TEMPLATE", "HOSTNAME",
                                           "RAM",  "CPUS",  "ADDRESSES"};
-    cleanup_(vps_client_freep) struct vps_client *c = NULL;
-    cleanup_(table_freep) struct table *t = NULL;
-    cleanup_json json_t *answer = NULL;
-    bool names = false;
-    int r, first;
-    size_t i;
-    json_t *v;
+    static const struct vpsctl_list l = {
+        .path = "/v1/vps", .key = "vps", .headers = headers, .n_headers = ELEMENTSOF(headers),
+        .usage = list_usage, .row = add_vps_row, .name = vps_name};
 
-    r = vpsctl_parse_options(ctx, argc, argv, "", options, list_option, &names, list_usage, &first,
-                             err);
-    if (r != 0)
-        return r < 0 ? -1 : 0;
-    if (vpsctl_expect_operands(ctx, argc - first, 0, 0, "", err) < 0 ||
-        vpsctl_client(ctx, &c, err) < 0 ||
-        vps_client_request(c, "GET", "/v1/vps", NULL, NULL, &answer, err) < 0)
-        return -1;
-    if (ctx->json) {
-        output_json(answer);
-        return 0;
-    }
-    if (table_new(headers, ELEMENTSOF(headers), &t, err) < 0)
-        return -1;
-    json_array_foreach(json_object_get(answer, "vps"), i, v)
-    {
-        if (names)
-            printf("%s\n", output_str(json_object_get(v, "config"), "name"));
-        else if (add_vps_row(t, v, err) < 0)
-            return -1;
-    }
-    if (!names)
-        table_print(t, stdout);
-    return 0;
+    return vpsctl_list(ctx, argc, argv, &l, err);
 }
 
 static const char *owners_text(const json_t *owners, char *buf, size_t size)

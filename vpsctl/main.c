@@ -129,6 +129,53 @@ int vpsctl_expect_operands(struct vpsctl *ctx, int n, int min, int max, const ch
     return 0;
 }
 
+static int names_option(struct vpsctl *ctx, int c, const char *arg, void *userdata,
+                        struct vps_error *err)
+{
+    (void) ctx, (void) c, (void) arg, (void) err;
+    *(bool *) userdata = true; /* --names, the only option of its own */
+    return 0;
+}
+
+int vpsctl_list(struct vpsctl *ctx, int argc, char **argv, const struct vpsctl_list *l,
+                struct vps_error *err)
+{
+    static const struct option options[] = {
+        {"names", no_argument, NULL, OPT_COMMAND_FIRST}, COMMON_OPTIONS, {}};
+    cleanup_(vps_client_freep) struct vps_client *c = NULL;
+    cleanup_(table_freep) struct table *t = NULL;
+    cleanup_json json_t *answer = NULL;
+    bool names = false;
+    int r, first;
+    size_t i;
+    json_t *v;
+
+    r = vpsctl_parse_options(ctx, argc, argv, "", options, names_option, &names, l->usage, &first,
+                             err);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    if (vpsctl_expect_operands(ctx, argc - first, 0, 0, "", err) < 0 ||
+        vpsctl_client(ctx, &c, err) < 0 ||
+        vps_client_request(c, "GET", l->path, NULL, NULL, &answer, err) < 0)
+        return -1;
+    if (ctx->json) {
+        output_json(answer);
+        return 0;
+    }
+    if (!names && table_new(l->headers, l->n_headers, &t, err) < 0)
+        return -1;
+    json_array_foreach(json_object_get(answer, l->key), i, v)
+    {
+        if (names)
+            printf("%s\n", l->name(v));
+        else if (l->row(t, v, err) < 0)
+            return -1;
+    }
+    if (!names)
+        table_print(t, stdout);
+    return 0;
+}
+
 int vpsctl_client(const struct vpsctl *ctx, struct vps_client **ret, struct vps_error *err)
 {
     return vps_client_new(ctx->socket_path, ret, err);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <getopt.h>
+#include <jansson.h>
 #include <stdbool.h>
 
 #include "vps-build-config.h"
@@ -60,6 +61,21 @@ int vpsctl_expect_operands(struct vpsctl *ctx, int n, int min, int max, const ch
  * exits 2. Returns -1. */
 int vpsctl_usage_error(struct vpsctl *ctx, struct vps_error *err, const char *fmt, ...)
     _printf_(3, 4);
+
+/* A list command: GET path, then a table of the array under key with one row per element
+ * (row), or one name per line with --names (name), or the raw answer with --json. */
+struct table;
+struct vpsctl_list {
+    const char *path;  /* "/v1/vps" */
+    const char *key;   /* "vps" */
+    const char *const *headers;
+    size_t n_headers;
+    const char *usage;
+    int (*row)(struct table *t, const json_t *elem, struct vps_error *err);
+    const char *(*name)(const json_t *elem);
+};
+int vpsctl_list(struct vpsctl *ctx, int argc, char **argv, const struct vpsctl_list *l,
+                struct vps_error *err);
 
 /* A client for ctx->socket_path, owned by the caller. */
 int vpsctl_client(const struct vpsctl *ctx, struct vps_client **ret, struct vps_error *err);
