@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "vps/config.h"
+#include "vps/tc.h"
 
 bool vps_name_is_valid(const char *name)
 {
@@ -678,6 +679,34 @@ static int check_cpuset(const char *s, const char *path, struct vps_error *err)
     return 0;
 }
 
+/* A bandwidth in bits/s: 0 (unlimited, as when absent) or VPS_TC_RATE_MIN..VPS_TC_RATE_MAX.
+ * Not a plain UINT64 field, whose minimum would refuse the 0. */
+static int parse_bits_per_s(const json_t *v, void *dst, const char *path, struct vps_error *err)
+{
+    json_int_t i;
+
+    if (!json_is_integer(v))
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: expected an integer, got %s", path,
+                             vps_json_type_name(v));
+    i = json_integer_value(v);
+    if (i != 0 && (i < (json_int_t) VPS_TC_RATE_MIN || i > (json_int_t) VPS_TC_RATE_MAX))
+        return vps_error_set(err, VPS_ERR_INVALID,
+                             "%s: %" JSON_INTEGER_FORMAT " is out of range %llu..%llu (or 0: "
+                             "unlimited)", path, i, VPS_TC_RATE_MIN, VPS_TC_RATE_MAX);
+    *(uint64_t *) dst = (uint64_t) i;
+    return 0;
+}
+
+static int emit_bits_per_s(const void *src, json_t **ret, struct vps_error *err)
+{
+    uint64_t v = *(const uint64_t *) src;
+
+    *ret = NULL; /* 0, the default, is left out */
+    if (v && !(*ret = json_integer((json_int_t) v)))
+        return vps_error_errno(err, ENOMEM, "emit a bandwidth");
+    return 0;
+}
+
 static const struct vps_json_field limit_fields[] = {
     {.name = "ram_bytes", .kind = VPS_JSON_UINT64, .offset = offsetof(struct vps_limits, ram_bytes),
      .min = 16ULL << 20, .max = 1ULL << 50},
@@ -697,6 +726,12 @@ static const struct vps_json_field limit_fields[] = {
      .min = 0, .max = 4194304},
     {.name = "cpuset", .kind = VPS_JSON_STRING, .offset = offsetof(struct vps_limits, cpuset),
      .min = 1, .max = 256, .check = check_cpuset},
+    {.name = "net_egress_bits_per_s", .kind = VPS_JSON_CUSTOM,
+     .offset = offsetof(struct vps_limits, net_egress_bits_per_s), .parse = parse_bits_per_s,
+     .emit = emit_bits_per_s},
+    {.name = "net_ingress_bits_per_s", .kind = VPS_JSON_CUSTOM,
+     .offset = offsetof(struct vps_limits, net_ingress_bits_per_s), .parse = parse_bits_per_s,
+     .emit = emit_bits_per_s},
 };
 
 static const struct vps_json_field network_fields[] = {

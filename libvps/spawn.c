@@ -253,7 +253,7 @@ static int set_rlimits(struct vps_error *err)
 
 static _Noreturn void init_child(const struct vps_spawn_init *o, int sync)
 {
-    static const char *const env[] = {"PATH=" DEFAULT_PATH, "container=vps", "HOME=/root",
+    static const char *const env[] = {("PATH=" DEFAULT_PATH), "container=vps", "HOME=/root",
                                       "TERM=linux", NULL};
     struct vps_error err = {0};
     struct vps_mount_opts mo = {.rootfs_path = o->rootfs_path, .userns_fd = o->userns_fd,
@@ -328,7 +328,7 @@ int vps_spawn_init(const struct vps_spawn_init *o, pid_t *ret_pid, int *ret_pidf
 
 static _Noreturn void exec_child(const struct vps_spawn_exec *o, int sync)
 {
-    static const char *const default_env[] = {"PATH=" DEFAULT_PATH, "container=vps",
+    static const char *const default_env[] = {("PATH=" DEFAULT_PATH), "container=vps",
                                               "HOME=/root", "TERM=xterm"};
     struct vps_error err = {0};
 

@@ -11,10 +11,12 @@
 #include "log.h"
 #include "network.h"
 #include "supervisor.h"
+#include "vps/antispoof.h"
 #include "vps/fd.h"
 #include "vps/idmap.h"
 #include "vps/net.h"
 #include "vps/path.h"
+#include "vps/tc.h"
 
 #define PEER_IF "eth0"
 
@@ -201,22 +203,54 @@ static int set_route(struct vpsd *d, const struct vps_config *c, int netns_fd,
     return vps_net_route_default(netns_fd, PEER_IF, gw, err);
 }
 
+/* What enters the host from the VPS's veth must carry its MAC and addresses (antispoof.h):
+ * made after the veth, remade whenever the addresses change. */
+static int antispoof_update(const struct vps_config *c, struct vps_error *err)
+{
+    char host_if[IFNAMSIZ], mac[VPS_ANTISPOOF_MAC_LEN];
+
+    vps_net_host_ifname(c->name, host_if);
+    vps_antispoof_mac(c->name, mac);
+    return vps_antispoof_apply(host_if, mac, &c->network.addresses, err);
+}
+
+/* The VPS's bandwidth limits on its veth's host end (tc.h); c NULL removes them. */
+static int bandwidth_update(const char *name, const struct vps_config *c, struct vps_error *err)
+{
+    char host_if[IFNAMSIZ];
+
+    vps_net_host_ifname(name, host_if);
+    if (!c)
+        return vps_tc_clear(host_if, err);
+    return vps_tc_apply(host_if, c->limits.net_ingress_bits_per_s,
+                        c->limits.net_egress_bits_per_s, err);
+}
+
 /* Bridge, veth, addresses and route; on failure the veth is deleted again. */
 static int link_up(struct vpsd *d, const struct vps_config *c, int netns_fd, struct vps_error *err)
 {
-    char host_if[IFNAMSIZ];
+    char host_if[IFNAMSIZ], mac[VPS_ANTISPOOF_MAC_LEN];
     struct vps_error e = {0};
     int br;
 
     vps_net_host_ifname(c->name, host_if);
+    vps_antispoof_mac(c->name, mac);
     if (vps_net_bridge_ensure(d->opt.bridge, d->opt.bridge_address, d->opt.mtu, &br, err) < 0)
         return vps_error_prefix(err, "bridge '%s'", d->opt.bridge);
-    if (vps_net_veth_create(host_if, br, netns_fd, PEER_IF, d->opt.mtu, NULL, err) < 0)
+    if (vps_net_veth_create(host_if, br, netns_fd, PEER_IF, d->opt.mtu, mac, err) < 0)
         return vps_error_prefix(err, "veth '%s'", host_if);
-    if (add_addresses(netns_fd, &c->network.addresses, NULL, err) < 0 ||
-        set_route(d, c, netns_fd, err) < 0) {
+    /* The filter first: the VPS is running already and must never send unfiltered. */
+    if (antispoof_update(c, err) < 0 ||
+        add_addresses(netns_fd, &c->network.addresses, NULL, err) < 0 ||
+        set_route(d, c, netns_fd, err) < 0 || bandwidth_update(c->name, c, err) < 0) {
         if (vps_net_veth_destroy(host_if, &e) < 0)
             log_error(LOG_WARNING, &e, "vps '%s': undo veth, ignoring", c->name);
+        e = (struct vps_error){0};
+        if (vps_antispoof_clear(host_if, &e) < 0)
+            log_error(LOG_WARNING, &e, "vps '%s': undo anti-spoofing filter, ignoring", c->name);
+        e = (struct vps_error){0};
+        if (bandwidth_update(c->name, NULL, &e) < 0)
+            log_error(LOG_WARNING, &e, "vps '%s': undo bandwidth limits, ignoring", c->name);
         return vps_error_prefix(err, "network");
     }
     return 0;
@@ -260,6 +294,12 @@ void network_vps_down(struct vpsd *d, const char *name)
         return;
     if (vps_net_veth_destroy(host_if, &e) < 0)
         log_error(LOG_WARNING, &e, "vps '%s': delete veth '%s', ignoring", name, host_if);
+    e = (struct vps_error){0};
+    if (vps_antispoof_clear(host_if, &e) < 0)
+        log_error(LOG_WARNING, &e, "vps '%s': remove anti-spoofing filter, ignoring", name);
+    e = (struct vps_error){0};
+    if (bandwidth_update(name, NULL, &e) < 0)
+        log_error(LOG_WARNING, &e, "vps '%s': remove bandwidth limits, ignoring", name);
 }
 
 static int apply_addresses(struct vpsd *d, const struct vps_config *old_c,
@@ -271,7 +311,8 @@ static int apply_addresses(struct vpsd *d, const struct vps_config *old_c,
         if (!vps_strv_contains(n, o->v[i]) && vps_net_addr_del(netns_fd, PEER_IF, o->v[i], err) < 0)
             return -1;
     /* Removing the address of the gateway's prefix took the default route with it. */
-    if (add_addresses(netns_fd, n, o, err) < 0 || set_route(d, new_c, netns_fd, err) < 0)
+    if (add_addresses(netns_fd, n, o, err) < 0 || set_route(d, new_c, netns_fd, err) < 0 ||
+        antispoof_update(new_c, err) < 0)
         return -1;
     return 0;
 }
@@ -292,6 +333,8 @@ int network_vps_apply(struct vpsd *d, const struct vps_config *old_c,
     if (supervisor_open_netns(d->sup, new_c->name, &netns, err) < 0)
         return -1;
     r = had ? apply_addresses(d, old_c, new_c, netns, err) : link_up(d, new_c, netns, err);
+    if (r == 0 && had)
+        r = bandwidth_update(new_c->name, new_c, err);
     if (r < 0)
         return vps_error_prefix(err, "vps '%s': apply network", new_c->name);
     return 0;

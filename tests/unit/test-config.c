@@ -326,6 +326,25 @@ START_TEST(config_accepts_limits_in_range)
 }
 END_TEST
 
+START_TEST(config_network_rates_are_zero_or_in_range)
+{
+    cleanup_(vps_config_freep) struct vps_config *c = cfg_ok(
+        "{'name': 'web1', 'limits': {'net_egress_bits_per_s': 8000,"
+        " 'net_ingress_bits_per_s': 0}}");
+    cleanup_(vps_config_freep) struct vps_config *d = cfg_ok("{'name': 'web1'}");
+
+    ck_assert_uint_eq(c->limits.net_egress_bits_per_s, 8000);
+    ck_assert_uint_eq(c->limits.net_ingress_bits_per_s, 0); /* 0: unlimited */
+    ck_assert_uint_eq(d->limits.net_egress_bits_per_s, 0);  /* absent: unlimited */
+    cfg_invalid("{'name': 'web1', 'limits': {'net_egress_bits_per_s': 7999}}",
+                "limits.net_egress_bits_per_s: 7999 is out of range");
+    cfg_invalid("{'name': 'web1', 'limits': {'net_ingress_bits_per_s': -1}}",
+                "limits.net_ingress_bits_per_s: -1 is out of range");
+    cfg_invalid("{'name': 'web1', 'limits': {'net_ingress_bits_per_s': '8M'}}",
+                "limits.net_ingress_bits_per_s: expected an integer, got a string");
+}
+END_TEST
+
 START_TEST(config_rejects_limits_out_of_range)
 {
     cfg_invalid("{'name': 'web1', 'limits': {'ram_bytes': 16777215}}",
@@ -1040,6 +1059,7 @@ static Suite *config_suite(void)
     tcase_add_test(limits, config_fills_defaults_for_absent_fields);
     tcase_add_test(limits, config_accepts_limits_in_range);
     tcase_add_test(limits, config_rejects_limits_out_of_range);
+    tcase_add_test(limits, config_network_rates_are_zero_or_in_range);
     tcase_add_test(limits, config_rejects_bad_cpuset);
     tcase_add_test(limits, config_rejects_bad_created_at);
     tcase_add_test(limits, config_rejects_unknown_field);

@@ -31,6 +31,8 @@ struct vps_limits {
     uint32_t io_weight;           /* 1..10000; 0: host default */
     uint32_t pids;                /* 0: no limit */
     char *cpuset;                 /* "0-1,3"; NULL: all */
+    uint64_t net_egress_bits_per_s;  /* what the VPS sends; 0: unlimited, else >= 8000 */
+    uint64_t net_ingress_bits_per_s; /* what it receives; 0: unlimited, else >= 8000 */
 };
 
 struct vps_network {
