@@ -30,8 +30,8 @@ int vps_name_validate(const char *name, const char *what, struct vps_error *err)
     if (!name || !name[0])
         return vps_error_set(err, VPS_ERR_INVALID, "%s name is empty", what);
     if (strlen(name) > VPS_NAME_MAX)
-        return vps_error_set(err, VPS_ERR_INVALID, "%s name is longer than %d characters",
-                             what, VPS_NAME_MAX);
+        return vps_error_set(err, VPS_ERR_INVALID, "%s name is longer than %d characters", what,
+                             VPS_NAME_MAX);
     if (!vps_name_is_valid(name))
         return vps_error_set(err, VPS_ERR_INVALID,
                              "%s name '%.64s' is invalid: use a-z, 0-9 and '-', "
@@ -88,20 +88,19 @@ static int check_match_host(const char *s, const char *path, struct vps_error *e
             return vps_error_set(err, VPS_ERR_INVALID, "%s: host names are matched in lower case",
                                  path);
     if (len == 0 || len > 253)
-        return vps_error_set(err, VPS_ERR_INVALID, "%s: '%.64s' is not a valid host name", path,
-                             s);
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: '%.64s' is not a valid host name", path, s);
     for (const char *l = h; *l;) {
         const char *dot = strchr(l, '.');
         size_t n = dot ? (size_t) (dot - l) : strlen(l);
         char label[64];
         if (n == 0 || n > 63)
-            return vps_error_set(err, VPS_ERR_INVALID, "%s: '%.64s' is not a valid host name",
-                                 path, s);
+            return vps_error_set(err, VPS_ERR_INVALID, "%s: '%.64s' is not a valid host name", path,
+                                 s);
         memcpy(label, l, n);
         label[n] = '\0';
         if (vps_hostname_validate(label, path, err) < 0)
-            return vps_error_set(err, VPS_ERR_INVALID, "%s: '%.64s' is not a valid host name",
-                                 path, s);
+            return vps_error_set(err, VPS_ERR_INVALID, "%s: '%.64s' is not a valid host name", path,
+                                 s);
         l += n + (dot ? 1 : 0);
         if (dot && !*l)
             return vps_error_set(err, VPS_ERR_INVALID, "%s: '%.64s' ends in a dot", path, s);
@@ -131,12 +130,12 @@ static int check_env(const char *s, const char *path, struct vps_error *err)
     const char *eq = strchr(s, '=');
 
     if (!eq || eq == s)
-        return vps_error_set(err, VPS_ERR_INVALID, "%s: expected \"KEY=value\", got '%.64s'",
-                             path, s);
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: expected \"KEY=value\", got '%.64s'", path,
+                             s);
     for (const char *p = s; p < eq; p++)
         if (!isalnum((unsigned char) *p) && *p != '_')
-            return vps_error_set(err, VPS_ERR_INVALID, "%s: invalid variable name in '%.64s'",
-                                 path, s);
+            return vps_error_set(err, VPS_ERR_INVALID, "%s: invalid variable name in '%.64s'", path,
+                                 s);
     return 0;
 }
 
@@ -145,8 +144,7 @@ static int check_user(const char *s, const char *path, struct vps_error *err)
     /* A POSIX portable user name or a numeric uid. It is resolved inside the VPS at start. */
     for (const char *p = s; *p; p++)
         if (!isalnum((unsigned char) *p) && *p != '_' && *p != '-' && *p != '.')
-            return vps_error_set(err, VPS_ERR_INVALID, "%s: '%.64s' is not a valid user", path,
-                                 s);
+            return vps_error_set(err, VPS_ERR_INVALID, "%s: '%.64s' is not a valid user", path, s);
     if (s[0] == '-')
         return vps_error_set(err, VPS_ERR_INVALID, "%s: '%.64s' is not a valid user", path, s);
     return 0;
@@ -245,8 +243,8 @@ bad:
 
 static int parse_addresses(const json_t *v, void *dst, const char *path, struct vps_error *err)
 {
-    static const struct vps_json_field f = {.kind = VPS_JSON_STRV, .max = VPS_MAX_ADDRESSES,
-                                            .str_max = 64};
+    static const struct vps_json_field f = {
+        .kind = VPS_JSON_STRV, .max = VPS_MAX_ADDRESSES, .str_max = 64};
     struct vps_strv *sv = dst;
 
     if (vps_json_parse_strv(v, &f, sv, path, err) < 0)
@@ -265,8 +263,8 @@ static int parse_addresses(const json_t *v, void *dst, const char *path, struct 
             /* Same address with another prefix is still the same address. */
             size_t a = strcspn(sv->v[j], "/"), b = strcspn(c, "/");
             if (a == b && strncmp(sv->v[j], c, a) == 0)
-                return vps_error_set(err, VPS_ERR_INVALID, "%s: address '%s' is listed twice",
-                                     p, c);
+                return vps_error_set(err, VPS_ERR_INVALID, "%s: address '%s' is listed twice", p,
+                                     c);
         }
     }
     return 0;
@@ -285,10 +283,12 @@ static void free_strv_field(void *dst)
 
 /* ---- enums as strings ---- */
 
-static const char *const mode_names[] = {
-    [VPS_SERVICE_ACCEPT] = "accept", [VPS_SERVICE_LISTEN] = "listen", [VPS_SERVICE_PROXY] = "proxy"};
-static const char *const restart_names[] = {
-    [VPS_RESTART_NO] = "no", [VPS_RESTART_ON_FAILURE] = "on-failure", [VPS_RESTART_ALWAYS] = "always"};
+static const char *const mode_names[] = {[VPS_SERVICE_ACCEPT] = "accept",
+                                         [VPS_SERVICE_LISTEN] = "listen",
+                                         [VPS_SERVICE_PROXY] = "proxy"};
+static const char *const restart_names[] = {[VPS_RESTART_NO] = "no",
+                                            [VPS_RESTART_ON_FAILURE] = "on-failure",
+                                            [VPS_RESTART_ALWAYS] = "always"};
 static const char *const protocol_names[] = {"ssh", "tls", "http"};
 
 const char *vps_service_mode_name(enum vps_service_mode m)
@@ -364,14 +364,27 @@ static int check_protocol(const char *s, const char *path, struct vps_error *err
 }
 
 static const struct vps_json_field match_fields[] = {
-    {.name = "front", .kind = VPS_JSON_STRING, .offset = offsetof(struct match_in, front),
-     .required = true, .max = 64, .check = check_ip_port},
-    {.name = "http_host", .kind = VPS_JSON_STRING, .offset = offsetof(struct match_in, http_host),
-     .max = 255, .check = check_match_host},
-    {.name = "tls_sni", .kind = VPS_JSON_STRING, .offset = offsetof(struct match_in, tls_sni),
-     .max = 255, .check = check_match_host},
-    {.name = "protocol", .kind = VPS_JSON_STRING, .offset = offsetof(struct match_in, protocol),
-     .max = 8, .check = check_protocol},
+    {.name = "front",
+     .kind = VPS_JSON_STRING,
+     .offset = offsetof(struct match_in, front),
+     .required = true,
+     .max = 64,
+     .check = check_ip_port},
+    {.name = "http_host",
+     .kind = VPS_JSON_STRING,
+     .offset = offsetof(struct match_in, http_host),
+     .max = 255,
+     .check = check_match_host},
+    {.name = "tls_sni",
+     .kind = VPS_JSON_STRING,
+     .offset = offsetof(struct match_in, tls_sni),
+     .max = 255,
+     .check = check_match_host},
+    {.name = "protocol",
+     .kind = VPS_JSON_STRING,
+     .offset = offsetof(struct match_in, protocol),
+     .max = 8,
+     .check = check_protocol},
 };
 
 static void match_free_array(struct vps_match *m, size_t n)
@@ -474,28 +487,71 @@ _Static_assert(offsetof(struct vps_service, n_match) ==
                "match list layout");
 
 static const struct vps_json_field service_fields[] = {
-    {.name = "name", .kind = VPS_JSON_STRING, .offset = offsetof(struct vps_service, name),
-     .required = true, .max = VPS_NAME_MAX, .check = check_name},
-    {.name = "command", .kind = VPS_JSON_STRV, .offset = offsetof(struct vps_service, command),
-     .required = true, .min = 1, .max = 256, .str_max = 4096},
-    {.name = "user", .kind = VPS_JSON_STRING, .offset = offsetof(struct vps_service, user),
-     .min = 1, .max = 32, .check = check_user},
-    {.name = "cwd", .kind = VPS_JSON_STRING, .offset = offsetof(struct vps_service, cwd),
-     .min = 1, .max = 4096, .check = check_abs_path},
-    {.name = "env", .kind = VPS_JSON_STRV, .offset = offsetof(struct vps_service, env),
-     .max = 256, .str_max = 4096, .check = check_env, .omit_zero = true},
-    {.name = "listen", .kind = VPS_JSON_STRV, .offset = offsetof(struct vps_service, listen),
-     .max = 16, .str_max = 128, .check = check_listen, .unique = true, .omit_zero = true},
-    {.name = "match", .kind = VPS_JSON_CUSTOM, .offset = offsetof(struct vps_service, match),
-     .parse = parse_matches, .emit = emit_matches, .free = free_matches},
-    {.name = "mode", .kind = VPS_JSON_CUSTOM, .offset = offsetof(struct vps_service, mode),
-     .parse = parse_mode, .emit = emit_mode},
-    {.name = "idle_timeout_ms", .kind = VPS_JSON_UINT64,
-     .offset = offsetof(struct vps_service, idle_timeout_ms), .max = 7ULL * 24 * 3600 * 1000},
-    {.name = "restart", .kind = VPS_JSON_CUSTOM, .offset = offsetof(struct vps_service, restart),
-     .parse = parse_restart, .emit = emit_restart},
-    {.name = "proxy_to", .kind = VPS_JSON_STRING, .offset = offsetof(struct vps_service, proxy_to),
-     .max = 64, .check = check_ip_port},
+    {.name = "name",
+     .kind = VPS_JSON_STRING,
+     .offset = offsetof(struct vps_service, name),
+     .required = true,
+     .max = VPS_NAME_MAX,
+     .check = check_name},
+    {.name = "command",
+     .kind = VPS_JSON_STRV,
+     .offset = offsetof(struct vps_service, command),
+     .required = true,
+     .min = 1,
+     .max = 256,
+     .str_max = 4096},
+    {.name = "user",
+     .kind = VPS_JSON_STRING,
+     .offset = offsetof(struct vps_service, user),
+     .min = 1,
+     .max = 32,
+     .check = check_user},
+    {.name = "cwd",
+     .kind = VPS_JSON_STRING,
+     .offset = offsetof(struct vps_service, cwd),
+     .min = 1,
+     .max = 4096,
+     .check = check_abs_path},
+    {.name = "env",
+     .kind = VPS_JSON_STRV,
+     .offset = offsetof(struct vps_service, env),
+     .max = 256,
+     .str_max = 4096,
+     .check = check_env,
+     .omit_zero = true},
+    {.name = "listen",
+     .kind = VPS_JSON_STRV,
+     .offset = offsetof(struct vps_service, listen),
+     .max = 16,
+     .str_max = 128,
+     .check = check_listen,
+     .unique = true,
+     .omit_zero = true},
+    {.name = "match",
+     .kind = VPS_JSON_CUSTOM,
+     .offset = offsetof(struct vps_service, match),
+     .parse = parse_matches,
+     .emit = emit_matches,
+     .free = free_matches},
+    {.name = "mode",
+     .kind = VPS_JSON_CUSTOM,
+     .offset = offsetof(struct vps_service, mode),
+     .parse = parse_mode,
+     .emit = emit_mode},
+    {.name = "idle_timeout_ms",
+     .kind = VPS_JSON_UINT64,
+     .offset = offsetof(struct vps_service, idle_timeout_ms),
+     .max = 7ULL * 24 * 3600 * 1000},
+    {.name = "restart",
+     .kind = VPS_JSON_CUSTOM,
+     .offset = offsetof(struct vps_service, restart),
+     .parse = parse_restart,
+     .emit = emit_restart},
+    {.name = "proxy_to",
+     .kind = VPS_JSON_STRING,
+     .offset = offsetof(struct vps_service, proxy_to),
+     .max = 64,
+     .check = check_ip_port},
 };
 
 static void service_done(struct vps_service *s)
@@ -511,8 +567,8 @@ static int service_check(const struct vps_service *s, const char *path, struct v
     if (check_abs_path(s->command.v[0], p, err) < 0)
         return -1;
     if (s->mode == VPS_SERVICE_PROXY && !s->proxy_to)
-        return vps_error_set(err, VPS_ERR_INVALID,
-                             "%s.proxy_to: required with \"mode\": \"proxy\"", path);
+        return vps_error_set(err, VPS_ERR_INVALID, "%s.proxy_to: required with \"mode\": \"proxy\"",
+                             path);
     if (s->mode != VPS_SERVICE_PROXY && s->proxy_to)
         return vps_error_set(err, VPS_ERR_INVALID,
                              "%s.proxy_to: only allowed with \"mode\": \"proxy\"", path);
@@ -520,15 +576,14 @@ static int service_check(const struct vps_service *s, const char *path, struct v
      * get connections, not a listening socket. */
     if (s->mode == VPS_SERVICE_LISTEN && s->n_match > 0)
         return vps_error_set(err, VPS_ERR_INVALID,
-                             "%s.match: content rules need \"mode\" \"accept\" or \"proxy\"",
-                             path);
+                             "%s.match: content rules need \"mode\" \"accept\" or \"proxy\"", path);
     return 0;
 }
 
 static int parse_services(const json_t *v, void *dst, const char *path, struct vps_error *err)
 {
-    struct vps_config *c = (struct vps_config *) ((char *) dst -
-                                                  offsetof(struct vps_config, services));
+    struct vps_config *c =
+        (struct vps_config *) ((char *) dst - offsetof(struct vps_config, services));
     size_t n = json_array_size(v);
 
     if (!json_is_array(v))
@@ -548,8 +603,8 @@ static int parse_services(const json_t *v, void *dst, const char *path, struct v
 
         vps_json_path_index(p, sizeof p, path, i);
         c->n_services++;
-        if (vps_json_parse_fields(json_array_get(v, i), service_fields,
-                                  ELEMENTSOF(service_fields), s, p, err) < 0 ||
+        if (vps_json_parse_fields(json_array_get(v, i), service_fields, ELEMENTSOF(service_fields),
+                                  s, p, err) < 0 ||
             service_check(s, p, err) < 0)
             return -1;
         for (size_t j = 0; j < i; j++) {
@@ -568,9 +623,8 @@ static int parse_services(const json_t *v, void *dst, const char *path, struct v
 
 static int emit_services(const void *src, json_t **ret, struct vps_error *err)
 {
-    const struct vps_config *c = (const struct vps_config *) ((const char *) src -
-                                                              offsetof(struct vps_config,
-                                                                       services));
+    const struct vps_config *c =
+        (const struct vps_config *) ((const char *) src - offsetof(struct vps_config, services));
     cleanup_json json_t *a = json_array();
 
     if (!a)
@@ -589,8 +643,8 @@ static int emit_services(const void *src, json_t **ret, struct vps_error *err)
 
 static void free_services(void *dst)
 {
-    struct vps_config *c = (struct vps_config *) ((char *) dst -
-                                                  offsetof(struct vps_config, services));
+    struct vps_config *c =
+        (struct vps_config *) ((char *) dst - offsetof(struct vps_config, services));
     for (size_t i = 0; i < c->n_services; i++)
         service_done(&c->services[i]);
     free(c->services);
@@ -602,8 +656,8 @@ static void free_services(void *dst)
 
 static int parse_owners(const json_t *v, void *dst, const char *path, struct vps_error *err)
 {
-    struct vps_config *c = (struct vps_config *) ((char *) dst -
-                                                  offsetof(struct vps_config, owners));
+    struct vps_config *c =
+        (struct vps_config *) ((char *) dst - offsetof(struct vps_config, owners));
     size_t n = json_array_size(v);
 
     if (!json_is_array(v))
@@ -629,8 +683,9 @@ static int parse_owners(const json_t *v, void *dst, const char *path, struct vps
                                                     : vps_json_type_name(e));
         for (size_t j = 0; j < i; j++)
             if (c->owners[j] == (uint32_t) uid)
-                return vps_error_set(err, VPS_ERR_INVALID, "%s[%zu]: uid %" JSON_INTEGER_FORMAT
-                                     " is listed twice", path, i, uid);
+                return vps_error_set(err, VPS_ERR_INVALID,
+                                     "%s[%zu]: uid %" JSON_INTEGER_FORMAT " is listed twice", path,
+                                     i, uid);
         c->owners[c->n_owners++] = (uint32_t) uid;
     }
     return 0;
@@ -638,8 +693,8 @@ static int parse_owners(const json_t *v, void *dst, const char *path, struct vps
 
 static int emit_owners(const void *src, json_t **ret, struct vps_error *err)
 {
-    const struct vps_config *c = (const struct vps_config *) ((const char *) src -
-                                                              offsetof(struct vps_config, owners));
+    const struct vps_config *c =
+        (const struct vps_config *) ((const char *) src - offsetof(struct vps_config, owners));
     cleanup_json json_t *a = json_array();
 
     for (size_t i = 0; a && i < c->n_owners; i++)
@@ -669,13 +724,17 @@ static int check_cpuset(const char *s, const char *path, struct vps_error *err)
             continue;
         }
         if ((*p != ',' && *p != '-') || !digit)
-            return vps_error_set(err, VPS_ERR_INVALID, "%s: expected a CPU list like \"0-3,6\", "
-                                 "got '%.32s'", path, s);
+            return vps_error_set(err, VPS_ERR_INVALID,
+                                 "%s: expected a CPU list like \"0-3,6\", "
+                                 "got '%.32s'",
+                                 path, s);
         digit = false;
     }
     if (!digit)
-        return vps_error_set(err, VPS_ERR_INVALID, "%s: expected a CPU list like \"0-3,6\", "
-                             "got '%.32s'", path, s);
+        return vps_error_set(err, VPS_ERR_INVALID,
+                             "%s: expected a CPU list like \"0-3,6\", "
+                             "got '%.32s'",
+                             path, s);
     return 0;
 }
 
@@ -692,7 +751,8 @@ static int parse_bits_per_s(const json_t *v, void *dst, const char *path, struct
     if (i != 0 && (i < (json_int_t) VPS_TC_RATE_MIN || i > (json_int_t) VPS_TC_RATE_MAX))
         return vps_error_set(err, VPS_ERR_INVALID,
                              "%s: %" JSON_INTEGER_FORMAT " is out of range %llu..%llu (or 0: "
-                             "unlimited)", path, i, VPS_TC_RATE_MIN, VPS_TC_RATE_MAX);
+                             "unlimited)",
+                             path, i, VPS_TC_RATE_MIN, VPS_TC_RATE_MAX);
     *(uint64_t *) dst = (uint64_t) i;
     return 0;
 }
@@ -708,42 +768,78 @@ static int emit_bits_per_s(const void *src, json_t **ret, struct vps_error *err)
 }
 
 static const struct vps_json_field limit_fields[] = {
-    {.name = "ram_bytes", .kind = VPS_JSON_UINT64, .offset = offsetof(struct vps_limits, ram_bytes),
-     .min = 16ULL << 20, .max = 1ULL << 50},
-    {.name = "swap_bytes", .kind = VPS_JSON_UINT64,
-     .offset = offsetof(struct vps_limits, swap_bytes), .max = 1ULL << 50},
-    {.name = "disk_bytes", .kind = VPS_JSON_UINT64,
-     .offset = offsetof(struct vps_limits, disk_bytes), .max = 1ULL << 60, .omit_zero = true},
-    {.name = "cpu_limit_millicpus", .kind = VPS_JSON_UINT32,
-     .offset = offsetof(struct vps_limits, cpu_limit_millicpus), .min = 0, .max = 1024 * 1000,
+    {.name = "ram_bytes",
+     .kind = VPS_JSON_UINT64,
+     .offset = offsetof(struct vps_limits, ram_bytes),
+     .min = 16ULL << 20,
+     .max = 1ULL << 50},
+    {.name = "swap_bytes",
+     .kind = VPS_JSON_UINT64,
+     .offset = offsetof(struct vps_limits, swap_bytes),
+     .max = 1ULL << 50},
+    {.name = "disk_bytes",
+     .kind = VPS_JSON_UINT64,
+     .offset = offsetof(struct vps_limits, disk_bytes),
+     .max = 1ULL << 60,
      .omit_zero = true},
-    {.name = "cpu_weight", .kind = VPS_JSON_UINT32,
-     .offset = offsetof(struct vps_limits, cpu_weight), .min = 1, .max = 10000},
-    {.name = "io_weight", .kind = VPS_JSON_UINT32, .offset = offsetof(struct vps_limits, io_weight),
-     .min = 1, .max = 10000, .omit_zero = true},
+    {.name = "cpu_limit_millicpus",
+     .kind = VPS_JSON_UINT32,
+     .offset = offsetof(struct vps_limits, cpu_limit_millicpus),
+     .min = 0,
+     .max = 1024 * 1000,
+     .omit_zero = true},
+    {.name = "cpu_weight",
+     .kind = VPS_JSON_UINT32,
+     .offset = offsetof(struct vps_limits, cpu_weight),
+     .min = 1,
+     .max = 10000},
+    {.name = "io_weight",
+     .kind = VPS_JSON_UINT32,
+     .offset = offsetof(struct vps_limits, io_weight),
+     .min = 1,
+     .max = 10000,
+     .omit_zero = true},
     /* Never omitted: 0 ("no limit") is not the default, and an absent field loads as 4096. */
-    {.name = "pids", .kind = VPS_JSON_UINT32, .offset = offsetof(struct vps_limits, pids),
-     .min = 0, .max = 4194304},
-    {.name = "cpuset", .kind = VPS_JSON_STRING, .offset = offsetof(struct vps_limits, cpuset),
-     .min = 1, .max = 256, .check = check_cpuset},
-    {.name = "net_egress_bits_per_s", .kind = VPS_JSON_CUSTOM,
-     .offset = offsetof(struct vps_limits, net_egress_bits_per_s), .parse = parse_bits_per_s,
+    {.name = "pids",
+     .kind = VPS_JSON_UINT32,
+     .offset = offsetof(struct vps_limits, pids),
+     .min = 0,
+     .max = 4194304},
+    {.name = "cpuset",
+     .kind = VPS_JSON_STRING,
+     .offset = offsetof(struct vps_limits, cpuset),
+     .min = 1,
+     .max = 256,
+     .check = check_cpuset},
+    {.name = "net_egress_bits_per_s",
+     .kind = VPS_JSON_CUSTOM,
+     .offset = offsetof(struct vps_limits, net_egress_bits_per_s),
+     .parse = parse_bits_per_s,
      .emit = emit_bits_per_s},
-    {.name = "net_ingress_bits_per_s", .kind = VPS_JSON_CUSTOM,
-     .offset = offsetof(struct vps_limits, net_ingress_bits_per_s), .parse = parse_bits_per_s,
+    {.name = "net_ingress_bits_per_s",
+     .kind = VPS_JSON_CUSTOM,
+     .offset = offsetof(struct vps_limits, net_ingress_bits_per_s),
+     .parse = parse_bits_per_s,
      .emit = emit_bits_per_s},
 };
 
 static const struct vps_json_field network_fields[] = {
-    {.name = "addresses", .kind = VPS_JSON_CUSTOM,
-     .offset = offsetof(struct vps_network, addresses), .parse = parse_addresses,
-     .emit = emit_strv_field, .free = free_strv_field},
-    {.name = "nameservers", .kind = VPS_JSON_STRV,
-     .offset = offsetof(struct vps_network, nameservers), .max = 8, .str_max = 64,
-     .check = check_ip, .unique = true},
+    {.name = "addresses",
+     .kind = VPS_JSON_CUSTOM,
+     .offset = offsetof(struct vps_network, addresses),
+     .parse = parse_addresses,
+     .emit = emit_strv_field,
+     .free = free_strv_field},
+    {.name = "nameservers",
+     .kind = VPS_JSON_STRV,
+     .offset = offsetof(struct vps_network, nameservers),
+     .max = 8,
+     .str_max = 64,
+     .check = check_ip,
+     .unique = true},
 };
 
-#define SUB_OBJECT(fn, table)                                                        \
+#define SUB_OBJECT(fn, table)                                                                      \
     static int parse_##fn(const json_t *v, void *dst, const char *path, struct vps_error *err)     \
     {                                                                                              \
         return vps_json_parse_fields(v, table, ELEMENTSOF(table), dst, path, err);                 \
@@ -771,8 +867,10 @@ static int check_timestamp(const char *s, const char *path, struct vps_error *er
             goto bad;
     return 0;
 bad:
-    return vps_error_set(err, VPS_ERR_INVALID, "%s: expected \"YYYY-MM-DDTHH:MM:SSZ\", got "
-                         "'%.32s'", path, s);
+    return vps_error_set(err, VPS_ERR_INVALID,
+                         "%s: expected \"YYYY-MM-DDTHH:MM:SSZ\", got "
+                         "'%.32s'",
+                         path, s);
 }
 
 static int check_hostname(const char *s, const char *path, struct vps_error *err)
@@ -781,23 +879,52 @@ static int check_hostname(const char *s, const char *path, struct vps_error *err
 }
 
 static const struct vps_json_field config_fields[] = {
-    {.name = "name", .kind = VPS_JSON_STRING, .offset = offsetof(struct vps_config, name),
-     .required = true, .max = 4096, .check = check_name},
-    {.name = "hostname", .kind = VPS_JSON_STRING, .offset = offsetof(struct vps_config, hostname),
-     .max = 4096, .check = check_hostname},
-    {.name = "template", .kind = VPS_JSON_STRING,
-     .offset = offsetof(struct vps_config, template_name), .max = 4096, .check = check_name},
-    {.name = "created_at", .kind = VPS_JSON_STRING,
-     .offset = offsetof(struct vps_config, created_at), .max = 64, .check = check_timestamp},
+    {.name = "name",
+     .kind = VPS_JSON_STRING,
+     .offset = offsetof(struct vps_config, name),
+     .required = true,
+     .max = 4096,
+     .check = check_name},
+    {.name = "hostname",
+     .kind = VPS_JSON_STRING,
+     .offset = offsetof(struct vps_config, hostname),
+     .max = 4096,
+     .check = check_hostname},
+    {.name = "template",
+     .kind = VPS_JSON_STRING,
+     .offset = offsetof(struct vps_config, template_name),
+     .max = 4096,
+     .check = check_name},
+    {.name = "created_at",
+     .kind = VPS_JSON_STRING,
+     .offset = offsetof(struct vps_config, created_at),
+     .max = 64,
+     .check = check_timestamp},
     {.name = "autostart", .kind = VPS_JSON_BOOL, .offset = offsetof(struct vps_config, autostart)},
-    {.name = "owners", .kind = VPS_JSON_CUSTOM, .offset = offsetof(struct vps_config, owners),
-     .parse = parse_owners, .emit = emit_owners, .free = free_owners},
-    {.name = "limits", .kind = VPS_JSON_CUSTOM, .offset = offsetof(struct vps_config, limits),
-     .parse = parse_limits, .emit = emit_limits, .free = free_limits},
-    {.name = "network", .kind = VPS_JSON_CUSTOM, .offset = offsetof(struct vps_config, network),
-     .parse = parse_network, .emit = emit_network, .free = free_network},
-    {.name = "services", .kind = VPS_JSON_CUSTOM, .offset = offsetof(struct vps_config, services),
-     .parse = parse_services, .emit = emit_services, .free = free_services},
+    {.name = "owners",
+     .kind = VPS_JSON_CUSTOM,
+     .offset = offsetof(struct vps_config, owners),
+     .parse = parse_owners,
+     .emit = emit_owners,
+     .free = free_owners},
+    {.name = "limits",
+     .kind = VPS_JSON_CUSTOM,
+     .offset = offsetof(struct vps_config, limits),
+     .parse = parse_limits,
+     .emit = emit_limits,
+     .free = free_limits},
+    {.name = "network",
+     .kind = VPS_JSON_CUSTOM,
+     .offset = offsetof(struct vps_config, network),
+     .parse = parse_network,
+     .emit = emit_network,
+     .free = free_network},
+    {.name = "services",
+     .kind = VPS_JSON_CUSTOM,
+     .offset = offsetof(struct vps_config, services),
+     .parse = parse_services,
+     .emit = emit_services,
+     .free = free_services},
 };
 
 int vps_config_new(struct vps_config **ret, struct vps_error *err)

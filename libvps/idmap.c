@@ -30,7 +30,9 @@ static const struct vps_json_field idmap_fields[] = {
      .required = true,
      .min = VPS_IDMAP_SIZE,
      .max = VPS_IDMAP_SIZE},
-    {.name = "shifted", .kind = VPS_JSON_BOOL, .offset = offsetof(struct vps_idmap, shifted),
+    {.name = "shifted",
+     .kind = VPS_JSON_BOOL,
+     .offset = offsetof(struct vps_idmap, shifted),
      .omit_zero = true},
 };
 
@@ -301,7 +303,6 @@ int vps_idmap_allocate(int state_fd, struct vps_idmap *ret, struct vps_error *er
 }
 
 /* ---- writing the maps ---- */
-
 
 int vps_idmap_write(pid_t pid, const struct vps_idmap *m, struct vps_error *err)
 {

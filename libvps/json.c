@@ -73,11 +73,11 @@ static int parse_string(const json_t *v, const struct vps_json_field *f, char **
     if (memchr(s, '\0', len))
         return vps_error_set(err, VPS_ERR_INVALID, "%s: string contains a NUL byte", path);
     if (len < f->min)
-        return vps_error_set(err, VPS_ERR_INVALID, "%s: must not be shorter than %" PRIu64
-                             " characters", path, f->min);
+        return vps_error_set(err, VPS_ERR_INVALID,
+                             "%s: must not be shorter than %" PRIu64 " characters", path, f->min);
     if (f->max && len > f->max)
-        return vps_error_set(err, VPS_ERR_INVALID, "%s: longer than %" PRIu64 " characters",
-                             path, f->max);
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: longer than %" PRIu64 " characters", path,
+                             f->max);
     if (f->check && f->check(s, path, err) < 0)
         return -1;
     char *copy = strdup(s);
@@ -98,8 +98,8 @@ static int parse_uint(const json_t *v, const struct vps_json_field *f, uint64_t 
     uint64_t max = f->max ? f->max : (f->kind == VPS_JSON_UINT32 ? UINT32_MAX : INT64_MAX);
     if (i < 0 || (uint64_t) i < f->min || (uint64_t) i > max)
         return vps_error_set(err, VPS_ERR_INVALID,
-                             "%s: %" JSON_INTEGER_FORMAT " is out of range %" PRIu64
-                             "..%" PRIu64, path, i, f->min, max);
+                             "%s: %" JSON_INTEGER_FORMAT " is out of range %" PRIu64 "..%" PRIu64,
+                             path, i, f->min, max);
     *ret = (uint64_t) i;
     return 0;
 }
@@ -107,16 +107,17 @@ static int parse_uint(const json_t *v, const struct vps_json_field *f, uint64_t 
 int vps_json_parse_strv(const json_t *v, const struct vps_json_field *f, struct vps_strv *dst,
                         const char *path, struct vps_error *err)
 {
-    struct vps_json_field elem = {.kind = VPS_JSON_STRING, .min = 1, .max = f->str_max,
-                                  .check = f->check};
+    struct vps_json_field elem = {
+        .kind = VPS_JSON_STRING, .min = 1, .max = f->str_max, .check = f->check};
     size_t n = json_array_size(v);
 
     if (!json_is_array(v))
         return vps_error_set(err, VPS_ERR_INVALID, "%s: expected an array, got %s", path,
                              vps_json_type_name(v));
     if (n < f->min || (f->max && n > f->max))
-        return vps_error_set(err, VPS_ERR_INVALID, "%s: expected %" PRIu64 "..%" PRIu64
-                             " entries, got %zu", path, f->min, f->max, n);
+        return vps_error_set(err, VPS_ERR_INVALID,
+                             "%s: expected %" PRIu64 "..%" PRIu64 " entries, got %zu", path, f->min,
+                             f->max, n);
     vps_strv_free(dst);
     if (n == 0)
         return 0;
@@ -179,7 +180,8 @@ int vps_json_parse_fields(const json_t *obj, const struct vps_json_field *fields
     if (!json_is_object(obj))
         return vps_error_set(err, VPS_ERR_INVALID, "%s: expected an object, got %s",
                              path[0] ? path : "body", vps_json_type_name(obj));
-    json_object_foreach((json_t *) obj, key, v) {
+    json_object_foreach((json_t *) obj, key, v)
+    {
         char p[VPS_JSON_PATH_MAX];
         const struct vps_json_field *f = NULL;
 
@@ -374,7 +376,8 @@ static json_t *merge(const json_t *target, const json_t *patch)
 
     if (!out)
         return NULL;
-    json_object_foreach((json_t *) patch, key, pv) {
+    json_object_foreach((json_t *) patch, key, pv)
+    {
         if (json_is_null(pv)) {
             (void) json_object_del(out, key);
             continue;

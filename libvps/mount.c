@@ -18,14 +18,16 @@
  * namespace anyway; the masks also hide what reading would reveal (kernel addresses,
  * timers of the whole host, other keyrings). */
 static const char *const proc_mask_files[] = {
-    "kcore", "kallsyms", "kmsg", "keys", "key-users", "latency_stats", "sched_debug",
-    "sysrq-trigger", "timer_list", "timer_stats", "config.gz", "pagetypeinfo", "vmallocinfo",
+    "kcore",         "kallsyms",     "kmsg",          "keys",       "key-users",
+    "latency_stats", "sched_debug",  "sysrq-trigger", "timer_list", "timer_stats",
+    "config.gz",     "pagetypeinfo", "vmallocinfo",
 };
 /* Directories under /proc and /sys with host hardware or firmware state: covered by an
  * empty read-only tmpfs. */
 static const char *const mask_dirs[] = {
-    "proc/acpi", "proc/asound", "proc/scsi", "proc/driver", "sys/firmware",
-    "sys/devices/virtual/powercap", "sys/kernel/debug", "sys/kernel/tracing",
+    "proc/acpi",        "proc/asound",        "proc/scsi",
+    "proc/driver",      "sys/firmware",       "sys/devices/virtual/powercap",
+    "sys/kernel/debug", "sys/kernel/tracing",
 };
 /* Kernel tunables of the whole host: read-only. (/proc/sys as a whole, like Docker: per
  * network-namespace sysctls come with networking.) */
@@ -51,7 +53,8 @@ static int ensure_dir(int root_fd, const char *path, mode_t mode, struct vps_err
 
 static int attach(int mnt_fd, int target_fd, const char *what, struct vps_error *err)
 {
-    if (move_mount(mnt_fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    if (move_mount(mnt_fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) <
+        0)
         return vps_error_errno(err, errno, "mount %s", what);
     return 0;
 }
@@ -236,12 +239,12 @@ static int dev_node(int dev_fd, const char *name, struct vps_error *err)
 static int mount_dev(int root_fd, uint32_t host_base, struct vps_error *err)
 {
     static const char *const links[][2] = {
-        {"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
+        {"fd", "/proc/self/fd"},       {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
         {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"},
     };
     char uid[16];
-    const char *opts[] = {"mode", "0755", "size", "1048576", "nr_inodes", "4096",
-                          "uid", uid, "gid", uid};
+    const char *opts[] = {"mode", "0755", "size", "1048576", "nr_inodes",
+                          "4096", "uid",  uid,    "gid",     uid};
     cleanup_close int t = ensure_dir(root_fd, "dev", 0755, err);
     cleanup_close int m = -1, dev = -1;
 

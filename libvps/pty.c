@@ -11,8 +11,8 @@
 int vps_pty_open_in(int root_fd, unsigned rows, unsigned cols, int *ret_master, int *ret_peer,
                     struct vps_error *err)
 {
-    cleanup_close int master = vps_path_open_in_root(root_fd, "dev/pts/ptmx", O_RDWR | O_NOCTTY,
-                                                     err);
+    cleanup_close int master =
+        vps_path_open_in_root(root_fd, "dev/pts/ptmx", O_RDWR | O_NOCTTY, err);
     int unlock = 0, peer;
 
     if (master < 0)

@@ -22,7 +22,7 @@
 #include "vps/spawn.h"
 
 #define CHILD_TIMEOUT_MS 30000
-#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define DEFAULT_PATH     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 static _Noreturn void child_fail(int sync, struct vps_error *err)
 {
@@ -73,8 +73,8 @@ static pid_t clone_with(uint64_t flags, int cgroup_fd, int *ret_pidfd, struct vp
 }
 
 /* Parent side after clone: place in the cgroup, let the child go, wait for exec. */
-static int release_child(pid_t pid, int pidfd, int sync, vps_spawn_attach_fn attach,
-                         void *userdata, struct vps_error *err)
+static int release_child(pid_t pid, int pidfd, int sync, vps_spawn_attach_fn attach, void *userdata,
+                         struct vps_error *err)
 {
     if ((attach && attach(pid, userdata, err) < 0) ||
         (send(sync, "g", 1, MSG_NOSIGNAL) != 1 && vps_error_errno(err, errno, "release child")) ||
@@ -87,8 +87,8 @@ static int release_child(pid_t pid, int pidfd, int sync, vps_spawn_attach_fn att
 
 /* The parent's half after clone_with(): on success the caller owns *ret_pidfd; on failure
  * the child is gone. sv[1] is the child's end. */
-static int finish_spawn(pid_t pid, int pidfd, int sv[2], vps_spawn_attach_fn attach,
-                        void *userdata, pid_t *ret_pid, int *ret_pidfd, struct vps_error *err)
+static int finish_spawn(pid_t pid, int pidfd, int sv[2], vps_spawn_attach_fn attach, void *userdata,
+                        pid_t *ret_pid, int *ret_pidfd, struct vps_error *err)
 {
     int r;
 
@@ -256,8 +256,10 @@ static _Noreturn void init_child(const struct vps_spawn_init *o, int sync)
     static const char *const env[] = {("PATH=" DEFAULT_PATH), "container=vps", "HOME=/root",
                                       "TERM=linux", NULL};
     struct vps_error err = {0};
-    struct vps_mount_opts mo = {.rootfs_path = o->rootfs_path, .userns_fd = o->userns_fd,
-                                .idmapped = o->idmapped, .host_base = o->idmap->host_base};
+    struct vps_mount_opts mo = {.rootfs_path = o->rootfs_path,
+                                .userns_fd = o->userns_fd,
+                                .idmapped = o->idmapped,
+                                .host_base = o->idmap->host_base};
     int stdio[3] = {-1, o->console_fd, o->console_fd};
 
     /* Not dumpable: nothing in the VPS may ptrace or open /proc/<pid>/ of this process while
@@ -328,8 +330,8 @@ int vps_spawn_init(const struct vps_spawn_init *o, pid_t *ret_pid, int *ret_pidf
 
 static _Noreturn void exec_child(const struct vps_spawn_exec *o, int sync)
 {
-    static const char *const default_env[] = {("PATH=" DEFAULT_PATH), "container=vps",
-                                              "HOME=/root", "TERM=xterm"};
+    static const char *const default_env[] = {("PATH=" DEFAULT_PATH), "container=vps", "HOME=/root",
+                                              "TERM=xterm"};
     struct vps_error err = {0};
 
     (void) prctl(PR_SET_DUMPABLE, 0);

@@ -210,9 +210,9 @@ int vps_storage_mkdtemp_at(int dir_fd, const char *name, char *ret_tmp, size_t s
 /* ---- copy ---------------------------------------------------------------------------- */
 
 struct copy {
-    struct walk w; /* first: the walk callbacks get &copy.w */
-    int dst_dir;   /* the destination directory matching the source one being walked */
-    int links_fd;  /* one link per multiply-linked inode copied so far, named by dev/ino */
+    struct walk w;     /* first: the walk callbacks get &copy.w */
+    int dst_dir;       /* the destination directory matching the source one being walked */
+    int links_fd;      /* one link per multiply-linked inode copied so far, named by dev/ino */
     uint32_t id_shift; /* added to every owner (vps_storage_create_shifted()) */
 };
 
@@ -285,10 +285,12 @@ static int apply_meta(struct copy *c, const struct statx *sx, struct xfd src, st
 
     /* A shifted tree must stay inside the VPS's range: an id past it would land on another
      * VPS's ids, or on the host's. */
-    if (c->id_shift && (sx->stx_uid >= VPS_STORAGE_SHIFT_IDS || sx->stx_gid >= VPS_STORAGE_SHIFT_IDS))
-        return vps_error_set(err, VPS_ERR_INVALID, "'%s' is owned by %u:%u, outside the %u ids "
-                             "of a vps", where(&c->w), sx->stx_uid, sx->stx_gid,
-                             VPS_STORAGE_SHIFT_IDS);
+    if (c->id_shift &&
+        (sx->stx_uid >= VPS_STORAGE_SHIFT_IDS || sx->stx_gid >= VPS_STORAGE_SHIFT_IDS))
+        return vps_error_set(err, VPS_ERR_INVALID,
+                             "'%s' is owned by %u:%u, outside the %u ids "
+                             "of a vps",
+                             where(&c->w), sx->stx_uid, sx->stx_gid, VPS_STORAGE_SHIFT_IDS);
     r = dst.o_path ? fchownat(c->dst_dir, name, uid, gid, AT_SYMLINK_NOFOLLOW)
                    : fchown(dst.fd, uid, gid);
     if (r < 0)

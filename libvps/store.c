@@ -35,9 +35,9 @@ static void clean_leftovers(struct vps_store *s)
     }
     while ((de = readdir(d))) {
         size_t len = strlen(de->d_name);
-        bool stale = de->d_name[0] == '.' &&
-                     ((len > 4 && strcmp(de->d_name + len - 4, ".new") == 0) ||
-                      (len > 9 && strcmp(de->d_name + len - 9, ".deleting") == 0));
+        bool stale =
+            de->d_name[0] == '.' && ((len > 4 && strcmp(de->d_name + len - 4, ".new") == 0) ||
+                                     (len > 9 && strcmp(de->d_name + len - 9, ".deleting") == 0));
         if (stale) {
             struct vps_error err = {0};
             /* Best effort: a leftover that cannot be removed now is retried next start. */
@@ -60,8 +60,8 @@ int vps_store_open(const char *path, struct vps_store *ret, struct vps_error *er
         return vps_error_errno(err, errno, "open '%s/.lock'", path);
     if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
         if (errno == EWOULDBLOCK)
-            return vps_error_set(err, VPS_ERR_CONFLICT,
-                                 "state dir '%s' is in use by another vpsd", path);
+            return vps_error_set(err, VPS_ERR_CONFLICT, "state dir '%s' is in use by another vpsd",
+                                 path);
         return vps_error_errno(err, errno, "lock '%s/.lock'", path);
     }
     /* Absolute: processes started in other mount namespaces reach the tree by this path. */

@@ -81,10 +81,13 @@ static const char *template_name(const json_t *tpl)
 static int template_list(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err)
 {
     static const char *const headers[] = {"NAME", "SIZE", "SOURCE", "CREATED"};
-    static const struct vpsctl_list l = {
-        .path = "/v1/templates", .key = "templates", .headers = headers,
-        .n_headers = ELEMENTSOF(headers), .usage = list_usage, .row = add_template_row,
-        .name = template_name};
+    static const struct vpsctl_list l = {.path = "/v1/templates",
+                                         .key = "templates",
+                                         .headers = headers,
+                                         .n_headers = ELEMENTSOF(headers),
+                                         .usage = list_usage,
+                                         .row = add_template_row,
+                                         .name = template_name};
 
     return vpsctl_list(ctx, argc, argv, &l, err);
 }

@@ -581,9 +581,13 @@ int cmd_list(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err)
 {
     static const char *const headers[] = {"NAME", "STATE", "TEMPLATE", "HOSTNAME",
                                           "RAM",  "CPUS",  "ADDRESSES"};
-    static const struct vpsctl_list l = {
-        .path = "/v1/vps", .key = "vps", .headers = headers, .n_headers = ELEMENTSOF(headers),
-        .usage = list_usage, .row = add_vps_row, .name = vps_name};
+    static const struct vpsctl_list l = {.path = "/v1/vps",
+                                         .key = "vps",
+                                         .headers = headers,
+                                         .n_headers = ELEMENTSOF(headers),
+                                         .usage = list_usage,
+                                         .row = add_vps_row,
+                                         .name = vps_name};
 
     return vpsctl_list(ctx, argc, argv, &l, err);
 }

@@ -66,8 +66,8 @@ int vpsctl_usage_error(struct vpsctl *ctx, struct vps_error *err, const char *fm
  * (row), or one name per line with --names (name), or the raw answer with --json. */
 struct table;
 struct vpsctl_list {
-    const char *path;  /* "/v1/vps" */
-    const char *key;   /* "vps" */
+    const char *path; /* "/v1/vps" */
+    const char *key;  /* "vps" */
     const char *const *headers;
     size_t n_headers;
     const char *usage;

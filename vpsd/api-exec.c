@@ -24,9 +24,9 @@
 #include "vps/spawn.h"
 #include "vps/utf8.h"
 
-#define EXEC_OUTPUT_MAX (1024 * 1024)
-#define EXEC_STDIN_MAX  (64 * 1024) /* fits a pipe's buffer: written at once, never blocks */
-#define EXEC_TIMEOUT_MS 60000
+#define EXEC_OUTPUT_MAX  (1024 * 1024)
+#define EXEC_STDIN_MAX   (64 * 1024) /* fits a pipe's buffer: written at once, never blocks */
+#define EXEC_TIMEOUT_MS  60000
 #define UPGRADE_PROTOCOL "vps-exec"
 
 /* ---- exec with captured output: the API's form for panels ---- */
@@ -38,7 +38,7 @@ struct exec_in {
     char *cwd;
     char *input; /* "stdin" */
     uint64_t timeout_ms;
-    bool tty;              /* streamed sessions only */
+    bool tty; /* streamed sessions only */
     uint32_t rows, cols;
 };
 
@@ -55,31 +55,50 @@ static int check_env(const char *s, const char *path, struct vps_error *err)
     const char *eq = strchr(s, '=');
 
     if (!eq || eq == s)
-        return vps_error_set(err, VPS_ERR_INVALID, "%s: expected \"KEY=value\", got '%.64s'",
-                             path, s);
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: expected \"KEY=value\", got '%.64s'", path,
+                             s);
     return 0;
 }
 
 static const struct vps_json_field exec_fields[] = {
-    {.name = "command", .kind = VPS_JSON_STRV, .offset = offsetof(struct exec_in, command),
-     .required = true, .min = 1, .max = 1024, .str_max = 65536},
-    {.name = "uid", .kind = VPS_JSON_UINT32, .offset = offsetof(struct exec_in, uid),
-     .max = 65535},
-    {.name = "gid", .kind = VPS_JSON_UINT32, .offset = offsetof(struct exec_in, gid),
-     .max = 65535},
-    {.name = "env", .kind = VPS_JSON_STRV, .offset = offsetof(struct exec_in, env), .max = 1024,
+    {.name = "command",
+     .kind = VPS_JSON_STRV,
+     .offset = offsetof(struct exec_in, command),
+     .required = true,
+     .min = 1,
+     .max = 1024,
+     .str_max = 65536},
+    {.name = "uid", .kind = VPS_JSON_UINT32, .offset = offsetof(struct exec_in, uid), .max = 65535},
+    {.name = "gid", .kind = VPS_JSON_UINT32, .offset = offsetof(struct exec_in, gid), .max = 65535},
+    {.name = "env",
+     .kind = VPS_JSON_STRV,
+     .offset = offsetof(struct exec_in, env),
+     .max = 1024,
      .check = check_env,
      .str_max = 65536},
-    {.name = "cwd", .kind = VPS_JSON_STRING, .offset = offsetof(struct exec_in, cwd), .min = 1,
-     .max = 4096, .check = check_abs},
-    {.name = "stdin", .kind = VPS_JSON_STRING, .offset = offsetof(struct exec_in, input),
+    {.name = "cwd",
+     .kind = VPS_JSON_STRING,
+     .offset = offsetof(struct exec_in, cwd),
+     .min = 1,
+     .max = 4096,
+     .check = check_abs},
+    {.name = "stdin",
+     .kind = VPS_JSON_STRING,
+     .offset = offsetof(struct exec_in, input),
      .max = EXEC_STDIN_MAX},
-    {.name = "timeout_ms", .kind = VPS_JSON_UINT64, .offset = offsetof(struct exec_in, timeout_ms),
-     .min = 1, .max = 3600 * 1000},
+    {.name = "timeout_ms",
+     .kind = VPS_JSON_UINT64,
+     .offset = offsetof(struct exec_in, timeout_ms),
+     .min = 1,
+     .max = 3600 * 1000},
     {.name = "tty", .kind = VPS_JSON_BOOL, .offset = offsetof(struct exec_in, tty)},
-    {.name = "rows", .kind = VPS_JSON_UINT32, .offset = offsetof(struct exec_in, rows),
+    {.name = "rows",
+     .kind = VPS_JSON_UINT32,
+     .offset = offsetof(struct exec_in, rows),
      .max = 10000},
-    {.name = "cols", .kind = VPS_JSON_UINT32, .offset = offsetof(struct exec_in, cols),
+    {.name = "cols",
+     .kind = VPS_JSON_UINT32,
+     .offset = offsetof(struct exec_in, cols),
      .max = 10000},
 };
 
@@ -201,10 +220,10 @@ static json_t *output_json(struct output *o)
 
 static int reply_job(struct request *r, struct exec_job *j)
 {
-    json_t *res = json_pack("{s:o, s:o, s:b, s:b, s:b}", "stdout", output_json(&j->out[0]),
-                            "stderr", output_json(&j->out[1]), "stdout_truncated",
-                            j->out[0].truncated, "stderr_truncated", j->out[1].truncated,
-                            "timed_out", j->timed_out);
+    json_t *res =
+        json_pack("{s:o, s:o, s:b, s:b, s:b}", "stdout", output_json(&j->out[0]), "stderr",
+                  output_json(&j->out[1]), "stdout_truncated", j->out[0].truncated,
+                  "stderr_truncated", j->out[1].truncated, "timed_out", j->timed_out);
 
     if (res && j->si.si_code == CLD_EXITED)
         (void) json_object_set_new(res, "exit_code", json_integer(j->si.si_status));
@@ -215,8 +234,8 @@ static int reply_job(struct request *r, struct exec_job *j)
 
 static int arm(struct exec_job *j, struct vpsd *d, uint64_t ms, struct vps_error *err)
 {
-    struct itimerspec its = {.it_value = {.tv_sec = (time_t) (ms / 1000),
-                                          .tv_nsec = (long) (ms % 1000) * 1000000}};
+    struct itimerspec its = {
+        .it_value = {.tv_sec = (time_t) (ms / 1000), .tv_nsec = (long) (ms % 1000) * 1000000}};
 
     j->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     if (j->timer_fd < 0 || timerfd_settime(j->timer_fd, 0, &its, NULL) < 0)
@@ -244,8 +263,11 @@ static int start_job(struct request *r, const char *name, const struct exec_in *
 {
     int child[3] = {-1, -1, -1}, ours[3] = {-1, -1, -1}, r_ = -1;
     struct vps_spawn_exec o = {
-        .uid = in->uid, .gid = in->gid, .argv = (const char *const *) in->command.v,
-        .envp = in->env.n ? (const char *const *) in->env.v : NULL, .cwd = in->cwd,
+        .uid = in->uid,
+        .gid = in->gid,
+        .argv = (const char *const *) in->command.v,
+        .envp = in->env.n ? (const char *const *) in->env.v : NULL,
+        .cwd = in->cwd,
     };
     pid_t pid;
 
@@ -260,8 +282,8 @@ static int start_job(struct request *r, const char *name, const struct exec_in *
     for (int i = 0; i < 2; i++) {
         j->out[i].fd = ours[i + 1];
         ours[i + 1] = -1;
-        if (loop_watch(r->d->loop, j->out[i].fd, EPOLLIN, on_output, &j->out[i],
-                       &j->out[i].watch, err) < 0)
+        if (loop_watch(r->d->loop, j->out[i].fd, EPOLLIN, on_output, &j->out[i], &j->out[i].watch,
+                       err) < 0)
             goto out;
     }
     if (loop_watch(r->d->loop, j->pidfd, EPOLLIN, on_exit_of_command, j, &j->pid_watch, err) < 0 ||
@@ -298,8 +320,8 @@ static int exec_captured(struct request *r, struct vps_error *err)
     if (ret == 0 && !(j = calloc(1, sizeof *j)))
         ret = vps_error_errno(err, ENOMEM, "exec");
     if (ret == 0) {
-        *j = (struct exec_job){.r = r, .pidfd = -1, .timer_fd = -1,
-                               .out = {{.fd = -1}, {.fd = -1}}};
+        *j =
+            (struct exec_job){.r = r, .pidfd = -1, .timer_fd = -1, .out = {{.fd = -1}, {.fd = -1}}};
         r->state = j;
         r->state_free = job_free;
         ret = start_job(r, c->name, &in, j, err);
@@ -399,16 +421,19 @@ static void on_stream_exit(struct watch *w, uint32_t events, void *userdata)
     (void) w, (void) events;
     (void) waitid(P_PIDFD, (id_t) st->pidfd, &si, WEXITED);
     st->pidfd = vps_close(st->pidfd);
-    stream_say(st, json_pack("{s:i}", si.si_code == CLD_EXITED ? "exit_code" : "signal",
-                             si.si_status));
+    stream_say(st,
+               json_pack("{s:i}", si.si_code == CLD_EXITED ? "exit_code" : "signal", si.si_status));
     stream_free(st);
 }
 
 static int stream_spawn(struct stream *st, const int stdio[3], bool ctty, struct vps_error *err)
 {
     struct vps_spawn_exec o = {
-        .uid = st->in.uid, .gid = st->in.gid, .argv = (const char *const *) st->in.command.v,
-        .envp = st->in.env.n ? (const char *const *) st->in.env.v : NULL, .cwd = st->in.cwd,
+        .uid = st->in.uid,
+        .gid = st->in.gid,
+        .argv = (const char *const *) st->in.command.v,
+        .envp = st->in.env.n ? (const char *const *) st->in.env.v : NULL,
+        .cwd = st->in.cwd,
         .setsid_ctty = ctty,
     };
     pid_t pid;
@@ -437,8 +462,8 @@ static int send_fd(int sock, char tag, int fd, struct vps_error *err)
         char buf[CMSG_SPACE(sizeof(int))];
     } u = {0};
     struct iovec iov = {.iov_base = &tag, .iov_len = 1};
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                       .msg_controllen = sizeof u.buf};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
     struct cmsghdr *c = CMSG_FIRSTHDR(&m);
 
     c->cmsg_level = SOL_SOCKET;
@@ -459,8 +484,8 @@ static int recv_stdio(struct stream *st, int ret[3], struct vps_error *err)
     } u;
     char tag = 0;
     struct iovec iov = {.iov_base = &tag, .iov_len = 1};
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                       .msg_controllen = sizeof u.buf};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
     int fds[8], n_fds = 0;
     ssize_t n = recvmsg(st->sock, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 
@@ -477,8 +502,8 @@ static int recv_stdio(struct stream *st, int ret[3], struct vps_error *err)
     if (tag != 'F' || n_fds != 3 || (m.msg_flags & MSG_CTRUNC)) {
         for (int i = 0; i < n_fds; i++)
             close(fds[i]);
-        return vps_error_set(err, VPS_ERR_INVALID, "expected 'F' with 3 fds, got '%c' with %d",
-                             tag, n_fds);
+        return vps_error_set(err, VPS_ERR_INVALID, "expected 'F' with 3 fds, got '%c' with %d", tag,
+                             n_fds);
     }
     memcpy(ret, fds, 3 * sizeof(int));
     return 1;
@@ -510,8 +535,8 @@ static void on_stream_sock(struct watch *w, uint32_t events, void *userdata)
         stream_free(st);
 }
 
-static void on_upgraded(void *cls, struct MHD_Connection *conn, void *req_cls,
-                        const char *extra_in, size_t extra_in_size, MHD_socket sock,
+static void on_upgraded(void *cls, struct MHD_Connection *conn, void *req_cls, const char *extra_in,
+                        size_t extra_in_size, MHD_socket sock,
                         struct MHD_UpgradeResponseHandle *urh)
 {
     struct stream *st = cls;
@@ -582,8 +607,7 @@ static int exec_stream(struct request *r, struct vps_error *err)
 
 int api_vps_exec(struct request *r, struct vps_error *err)
 {
-    const char *up = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_UPGRADE);
+    const char *up = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_UPGRADE);
 
     if (!up)
         return exec_captured(r, err);

@@ -15,23 +15,21 @@
 #include "loop.h"
 #include "supervisor.h"
 
-
 static int reply_current(struct request *r, const struct vps_config *c, struct vps_error *err)
 {
     json_t *j = api_vps_json(r, c, err);
     return j ? reply_json(r, 200, j) : -1;
 }
 
-static int get_u64(const json_t *body, const char *key, uint64_t max, uint64_t def,
-                   uint64_t *ret, struct vps_error *err)
+static int get_u64(const json_t *body, const char *key, uint64_t max, uint64_t def, uint64_t *ret,
+                   struct vps_error *err)
 {
     const json_t *v = json_object_get(body, key);
 
     *ret = def;
     if (!v)
         return 0;
-    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        (uint64_t) json_integer_value(v) > max)
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t) json_integer_value(v) > max)
         return vps_error_set(err, VPS_ERR_INVALID, "%s: expected an integer 0..%llu", key,
                              (unsigned long long) max);
     *ret = (uint64_t) json_integer_value(v);
@@ -44,7 +42,8 @@ static int check_fields(const json_t *body, const char *const *allowed, size_t n
     const char *key;
     json_t *v;
 
-    json_object_foreach((json_t *) body, key, v) {
+    json_object_foreach((json_t *) body, key, v)
+    {
         bool ok = false;
         for (size_t i = 0; i < n && !ok; i++)
             ok = strcmp(key, allowed[i]) == 0;
@@ -73,8 +72,8 @@ static int stop_and_wait(struct request *r, bool kill, bool then_start, struct v
     enum vps_run_state st;
 
     if (check_fields(r->body, fields, kill ? 0 : 1, err) < 0 ||
-        get_u64(r->body, "timeout_ms", 3600 * 1000, SUPERVISOR_STOP_TIMEOUT_MS, &timeout_ms,
-                err) < 0 ||
+        get_u64(r->body, "timeout_ms", 3600 * 1000, SUPERVISOR_STOP_TIMEOUT_MS, &timeout_ms, err) <
+            0 ||
         api_load_vps(r, &c, err) < 0)
         return -1;
     st = supervisor_state(r->d->sup, c->name);

@@ -37,7 +37,8 @@ int api_template_get(struct request *r, struct vps_error *err)
 {
     json_t *t;
 
-    if (check_name(r->args[0], err) < 0 || vps_template_get(r->d->templates_fd, r->args[0], &t, err) < 0)
+    if (check_name(r->args[0], err) < 0 ||
+        vps_template_get(r->d->templates_fd, r->args[0], &t, err) < 0)
         return -1;
     return reply_json(r, 200, t);
 }
@@ -127,7 +128,8 @@ int api_template_delete(struct request *r, struct vps_error *err)
 
 /* ---- export: a forked writer into a pipe, read without blocking the loop ---- */
 
-struct export {
+struct export
+{
     struct vpsd *d;
     struct MHD_Connection *conn;
     int pipe_fd;
@@ -244,8 +246,8 @@ int api_template_export(struct request *r, struct vps_error *err)
         free_export(x);
         return -1;
     }
-    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, read_export, x,
-                                             free_export);
+    resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, read_export, x, free_export);
     if (!resp) {
         free_export(x);
         return vps_error_set(err, VPS_ERR_SYSTEM, "create export stream");

@@ -25,10 +25,10 @@ struct vpsd_options {
     unsigned request_timeout_s;
     uint64_t max_upload_bytes;
     int log_level;
-    int notify_fd; /* -1: none */
-    const char *init_path;     /* the project's tiny init */
-    const char *cgroup_prefix; /* directory of VPS cgroups in each hierarchy */
-    const char *rootfs_ids;    /* "auto", "idmap" or "chown" */
+    int notify_fd;              /* -1: none */
+    const char *init_path;      /* the project's tiny init */
+    const char *cgroup_prefix;  /* directory of VPS cgroups in each hierarchy */
+    const char *rootfs_ids;     /* "auto", "idmap" or "chown" */
     const char *bridge;         /* host bridge of the VPSes' veths */
     const char *bridge_address; /* host's "addr/len" on it, the VPSes' gateway; NULL: none */
     unsigned mtu;               /* of the bridge and veths */

@@ -30,8 +30,10 @@ void log_setup(int level)
 
 int log_level_from_name(const char *name)
 {
-    static const char *const names[] = {[LOG_ERR] = "err", [LOG_WARNING] = "warning",
-                                        [LOG_NOTICE] = "notice", [LOG_INFO] = "info",
+    static const char *const names[] = {[LOG_ERR] = "err",
+                                        [LOG_WARNING] = "warning",
+                                        [LOG_NOTICE] = "notice",
+                                        [LOG_INFO] = "info",
                                         [LOG_DEBUG] = "debug"};
     for (size_t i = 0; i < ELEMENTSOF(names); i++)
         if (names[i] && strcmp(names[i], name) == 0)

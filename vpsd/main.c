@@ -40,19 +40,19 @@ static void usage(FILE *f)
             "  --socket-mode MODE     octal permissions of the socket (default 0660)\n"
             "  --socket-group GROUP   group of the socket (default the admin group)\n"
             "  --admin-group GROUP    members may do everything (default " VPS_ADMIN_GROUP ")\n"
-            "  --busybox PATH         busybox for the built-in template (default "
-            VPS_BUSYBOX_PATH ")\n"
+            "  --busybox PATH         busybox for the built-in template (default " VPS_BUSYBOX_PATH
+            ")\n"
             "  --request-timeout SEC  close a connection idle this long (default 30)\n"
             "  --max-upload SIZE      largest template upload in bytes (default 16 GiB)\n"
             "  --log-level LEVEL      err, warning, notice, info (default) or debug\n"
             "  --notify-fd FD         write READY=1 to FD once serving, then close it\n"
-            "  --init PATH            the init for VPSes without one (default "
-            VPS_LIBEXECDIR "/vps-init)\n"
+            "  --init PATH            the init for VPSes without one (default " VPS_LIBEXECDIR
+            "/vps-init)\n"
             "  --cgroup-prefix NAME   cgroup directory of the VPSes (default vps)\n"
             "  --rootfs-ids MODE      auto (default), idmap or chown: how new VPSes' files get\n"
             "                         their ids (idmapped mounts, or chown at create)\n"
-            "  --bridge NAME          host bridge of the VPSes (default "
-            VPS_NET_BRIDGE_DEFAULT ")\n"
+            "  --bridge NAME          host bridge of the VPSes (default " VPS_NET_BRIDGE_DEFAULT
+            ")\n"
             "  --bridge-address CIDR  the host's address on the bridge, the VPSes' gateway\n"
             "                         (default none: no default route)\n"
             "  --mtu N                MTU of the bridge and veths (default 1500)\n"
@@ -60,9 +60,26 @@ static void usage(FILE *f)
             "      --version          show the version\n");
 }
 
-enum { OPT_STATE = 256, OPT_RUN, OPT_SOCKET, OPT_MODE, OPT_GROUP, OPT_ADMIN, OPT_BUSYBOX,
-       OPT_TIMEOUT, OPT_UPLOAD, OPT_LOG, OPT_NOTIFY, OPT_INIT, OPT_CGROUP, OPT_IDS, OPT_BRIDGE,
-       OPT_BRIDGE_ADDR, OPT_MTU, OPT_VERSION };
+enum {
+    OPT_STATE = 256,
+    OPT_RUN,
+    OPT_SOCKET,
+    OPT_MODE,
+    OPT_GROUP,
+    OPT_ADMIN,
+    OPT_BUSYBOX,
+    OPT_TIMEOUT,
+    OPT_UPLOAD,
+    OPT_LOG,
+    OPT_NOTIFY,
+    OPT_INIT,
+    OPT_CGROUP,
+    OPT_IDS,
+    OPT_BRIDGE,
+    OPT_BRIDGE_ADDR,
+    OPT_MTU,
+    OPT_VERSION
+};
 
 static int parse_args(int argc, char **argv, struct vpsd_options *o, char *sock_buf,
                       size_t sock_size)
@@ -92,27 +109,46 @@ static int parse_args(int argc, char **argv, struct vpsd_options *o, char *sock_
     char *end;
     int c;
 
-    *o = (struct vpsd_options){.state_dir = VPS_STATE_DIR, .run_dir = VPS_RUN_DIR,
-                               .socket_mode = 0660, .admin_group = VPS_ADMIN_GROUP,
-                               .busybox_path = VPS_BUSYBOX_PATH, .request_timeout_s = 30,
-                               .max_upload_bytes = 16ULL << 30, .log_level = LOG_INFO,
-                               .notify_fd = -1, .init_path = VPS_LIBEXECDIR "/vps-init",
-                               .cgroup_prefix = "vps", .rootfs_ids = "auto",
-                               .bridge = VPS_NET_BRIDGE_DEFAULT, .mtu = 1500};
+    *o = (struct vpsd_options){.state_dir = VPS_STATE_DIR,
+                               .run_dir = VPS_RUN_DIR,
+                               .socket_mode = 0660,
+                               .admin_group = VPS_ADMIN_GROUP,
+                               .busybox_path = VPS_BUSYBOX_PATH,
+                               .request_timeout_s = 30,
+                               .max_upload_bytes = 16ULL << 30,
+                               .log_level = LOG_INFO,
+                               .notify_fd = -1,
+                               .init_path = VPS_LIBEXECDIR "/vps-init",
+                               .cgroup_prefix = "vps",
+                               .rootfs_ids = "auto",
+                               .bridge = VPS_NET_BRIDGE_DEFAULT,
+                               .mtu = 1500};
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         errno = 0;
         switch (c) {
-        case OPT_STATE: o->state_dir = optarg; break;
-        case OPT_RUN: o->run_dir = optarg; break;
-        case OPT_SOCKET: o->socket_path = optarg; break;
+        case OPT_STATE:
+            o->state_dir = optarg;
+            break;
+        case OPT_RUN:
+            o->run_dir = optarg;
+            break;
+        case OPT_SOCKET:
+            o->socket_path = optarg;
+            break;
         case OPT_MODE:
             o->socket_mode = (mode_t) strtoul(optarg, &end, 8);
             if (*end || errno || o->socket_mode > 0777)
                 goto bad;
             break;
-        case OPT_GROUP: o->socket_group = optarg; break;
-        case OPT_ADMIN: o->admin_group = optarg; break;
-        case OPT_BUSYBOX: o->busybox_path = optarg; break;
+        case OPT_GROUP:
+            o->socket_group = optarg;
+            break;
+        case OPT_ADMIN:
+            o->admin_group = optarg;
+            break;
+        case OPT_BUSYBOX:
+            o->busybox_path = optarg;
+            break;
         case OPT_TIMEOUT:
             o->request_timeout_s = (unsigned) strtoul(optarg, &end, 10);
             if (*end || errno || o->request_timeout_s == 0 || o->request_timeout_s > 3600)
@@ -132,7 +168,9 @@ static int parse_args(int argc, char **argv, struct vpsd_options *o, char *sock_
             if (*end || errno || o->notify_fd < 0)
                 goto bad;
             break;
-        case OPT_INIT: o->init_path = optarg; break;
+        case OPT_INIT:
+            o->init_path = optarg;
+            break;
         case OPT_CGROUP:
             o->cgroup_prefix = optarg;
             if (!vps_name_is_valid(optarg))
@@ -158,9 +196,15 @@ static int parse_args(int argc, char **argv, struct vpsd_options *o, char *sock_
             if (*end || errno || o->mtu < 68 || o->mtu > 65535)
                 goto bad;
             break;
-        case 'h': usage(stdout); exit(0);
-        case OPT_VERSION: printf("vpsd %s\n", VPS_VERSION); exit(0);
-        default: usage(stderr); return -1;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        case OPT_VERSION:
+            printf("vpsd %s\n", VPS_VERSION);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
         }
     }
     if (optind < argc) {
@@ -293,7 +337,8 @@ static void notify_ready(const struct vpsd *d)
         (void) vps_write_all(d->opt.notify_fd, "READY=1\n", 8, &e);
         (void) close(d->opt.notify_fd);
     }
-    if (ns && (ns[0] == '/' || ns[0] == '@') && strlen(ns) < sizeof(((struct sockaddr_un){0}).sun_path)) {
+    if (ns && (ns[0] == '/' || ns[0] == '@') &&
+        strlen(ns) < sizeof(((struct sockaddr_un){0}).sun_path)) {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         cleanup_close int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         strcpy(sa.sun_path, ns);
@@ -317,9 +362,8 @@ static int start(struct vpsd *d, struct vps_error *err)
                     d->opt.admin_group);
     if (loop_new(&d->loop, err) < 0 || vps_store_open(d->opt.state_dir, &d->store, err) < 0 ||
         vps_template_dir_open(d->store.dir_fd, &d->templates_fd, err) < 0 ||
-        open_run_dir(d, err) < 0 || setup_signals(d, err) < 0 ||
-        events_new(&d->events, err) < 0 || ops_new(d, &d->ops, err) < 0 ||
-        open_socket(d, &listen_fd, err) < 0)
+        open_run_dir(d, err) < 0 || setup_signals(d, err) < 0 || events_new(&d->events, err) < 0 ||
+        ops_new(d, &d->ops, err) < 0 || open_socket(d, &listen_fd, err) < 0)
         return -1;
     /* After the socket: a second daemon is turned away before it touches cgroups. */
     if (supervisor_new(d, &d->sup, err) < 0) {
@@ -353,7 +397,7 @@ static void stop(struct vpsd *d)
     api_exec_shutdown();
     server_stop(d->server);
     supervisor_free(d->sup); /* running VPSes keep running */
-    if (d->socket_bound) /* never another daemon's socket, found live at start-up */
+    if (d->socket_bound)     /* never another daemon's socket, found live at start-up */
         (void) unlink(d->opt.socket_path);
     watch_remove(d->signal_watch);
     vps_close(d->signal_fd);
@@ -365,8 +409,8 @@ static void stop(struct vpsd *d)
 
 int main(int argc, char **argv)
 {
-    struct vpsd d = {.templates_fd = -1, .run_fd = -1, .signal_fd = -1,
-                     .store = {.dir_fd = -1, .lock_fd = -1}};
+    struct vpsd d = {
+        .templates_fd = -1, .run_fd = -1, .signal_fd = -1, .store = {.dir_fd = -1, .lock_fd = -1}};
     struct vps_error err = {0};
     char sock[256];
     int r;

@@ -222,8 +222,8 @@ static int bandwidth_update(const char *name, const struct vps_config *c, struct
     vps_net_host_ifname(name, host_if);
     if (!c)
         return vps_tc_clear(host_if, err);
-    return vps_tc_apply(host_if, c->limits.net_ingress_bits_per_s,
-                        c->limits.net_egress_bits_per_s, err);
+    return vps_tc_apply(host_if, c->limits.net_ingress_bits_per_s, c->limits.net_egress_bits_per_s,
+                        err);
 }
 
 /* Bridge, veth, addresses and route; on failure the veth is deleted again. */

@@ -158,16 +158,15 @@ static void finish(struct op *op)
         vps_error_set(&op->err, VPS_ERR_SYSTEM, "worker %d exited with status %d and no result",
                       (int) op->pid, si.si_status);
     else if (!op->have_result)
-        vps_error_set(&op->err, VPS_ERR_SYSTEM, "worker %d was killed by signal %d",
-                      (int) op->pid, si.si_status);
+        vps_error_set(&op->err, VPS_ERR_SYSTEM, "worker %d was killed by signal %d", (int) op->pid,
+                      si.si_status);
     op->pidfd = vps_close(op->pidfd);
     op->state = op->err.code ? OP_FAILED : OP_SUCCEEDED;
     if (op->state == OP_SUCCEEDED)
         op->percent = 100;
     events_timestamp(op->finished_at, sizeof op->finished_at);
     if (op->state == OP_FAILED)
-        log_error(LOG_ERR, &op->err, "operation %s (%s '%s') failed", op->id, op->kind,
-                  op->target);
+        log_error(LOG_ERR, &op->err, "operation %s (%s '%s') failed", op->id, op->kind, op->target);
     else
         log_notice("operation %s (%s '%s') succeeded", op->id, op->kind, op->target);
     if (op->done)
@@ -189,8 +188,8 @@ static void on_worker(struct watch *w, uint32_t events, void *userdata)
             op->err = m.err;
             op->err.msg[sizeof op->err.msg - 1] = '\0';
             op->have_result = true;
-        } else if (m.type == MSG_PROGRESS && (m.percent != op->percent ||
-                                              strncmp(m.what, op->what, sizeof m.what) != 0)) {
+        } else if (m.type == MSG_PROGRESS &&
+                   (m.percent != op->percent || strncmp(m.what, op->what, sizeof m.what) != 0)) {
             op->percent = m.percent;
             memcpy(op->what, m.what, sizeof op->what);
             op->what[sizeof op->what - 1] = '\0';
@@ -268,8 +267,7 @@ int ops_start(struct ops *o, const char *kind, const char *target, op_work_fn wo
     }
     op->next = o->list;
     o->list = op;
-    log_info("operation %s (%s '%s') started, worker pid %d", op->id, kind, target,
-             (int) op->pid);
+    log_info("operation %s (%s '%s') started, worker pid %d", op->id, kind, target, (int) op->pid);
     publish(op);
     if (ret)
         *ret = op;

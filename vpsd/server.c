@@ -143,9 +143,9 @@ static int get_caller(const struct vpsd *d, struct MHD_Connection *conn, struct 
     ret->pid = uc.pid;
     ret->uid = uc.uid;
     ret->gid = uc.gid;
-    ret->admin = uc.uid == 0 ||
-                 (d->admin_gid != (gid_t) -1 &&
-                  (uc.gid == d->admin_gid || in_groups(ci->connect_fd, d->admin_gid)));
+    ret->admin =
+        uc.uid == 0 || (d->admin_gid != (gid_t) -1 &&
+                        (uc.gid == d->admin_gid || in_groups(ci->connect_fd, d->admin_gid)));
     return 0;
 }
 
@@ -209,8 +209,8 @@ static int reply_error_status(struct request *r, unsigned status, const struct v
     log_msg(status >= 500 ? LOG_ERR : LOG_INFO, "request %s from uid %u: %u %s", method,
             (unsigned) r->caller.uid, status, msg);
     return reply_json(r, status,
-                      json_pack("{s:{s:s, s:s}}", "error", "code",
-                                vps_error_code_name(err->code), "message", msg));
+                      json_pack("{s:{s:s, s:s}}", "error", "code", vps_error_code_name(err->code),
+                                "message", msg));
 }
 
 int reply_error(struct request *r, const struct vps_error *err)
@@ -271,8 +271,8 @@ const char *request_query(struct request *r, const char *key)
 
 /* ---- request lifecycle ---- */
 
-static struct request *request_new(struct server *s, struct MHD_Connection *conn,
-                                   const char *url, const char *method)
+static struct request *request_new(struct server *s, struct MHD_Connection *conn, const char *url,
+                                   const char *method)
 {
     struct request *r = calloc(1, sizeof *r);
     char allow[64];
@@ -287,8 +287,8 @@ static struct request *request_new(struct server *s, struct MHD_Connection *conn
     r->route = find_route(method, url, r->args, allow, sizeof allow);
     if (!r->route && allow[0]) {
         reply_header(r, "Allow", allow);
-        vps_error_set(&r->early, VPS_ERR_INVALID, "method %s is not allowed on '%.200s'",
-                      method, url);
+        vps_error_set(&r->early, VPS_ERR_INVALID, "method %s is not allowed on '%.200s'", method,
+                      url);
         r->early.errnum = -405; /* marks the 405 status, see answer_early() */
     } else if (!r->route) {
         vps_error_set(&r->early, VPS_ERR_NOT_FOUND, "no such API path '%.200s'", url);
@@ -329,17 +329,18 @@ static enum MHD_Result answer_early(struct request *r)
 
 static int check_length(struct request *r, struct vps_error *err)
 {
-    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
-    uint64_t max = r->route->body == BODY_UPLOAD ? r->d->opt.max_upload_bytes
-                                                 : API_JSON_BODY_MAX;
+    const char *cl =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    uint64_t max = r->route->body == BODY_UPLOAD ? r->d->opt.max_upload_bytes : API_JSON_BODY_MAX;
     if (!cl)
         return 0;
     if (r->route->body == BODY_NONE && strcmp(cl, "0") != 0)
         return vps_error_set(err, VPS_ERR_INVALID, "this request takes no body");
     if (strtoull(cl, NULL, 10) > max)
-        return vps_error_set(err, VPS_ERR_TOO_LARGE, "request body of %s bytes is over the "
-                             "limit of %" PRIu64 " bytes", cl, max);
+        return vps_error_set(err, VPS_ERR_TOO_LARGE,
+                             "request body of %s bytes is over the "
+                             "limit of %" PRIu64 " bytes",
+                             cl, max);
     return 0;
 }
 
@@ -364,8 +365,9 @@ static void consume(struct request *r, const char *data, size_t size)
     if (r->route->body == BODY_UPLOAD) {
         r->upload_bytes += size;
         if (r->upload_bytes > r->d->opt.max_upload_bytes)
-            vps_error_set(&r->early, VPS_ERR_TOO_LARGE, "upload is over the limit of %" PRIu64
-                          " bytes", r->d->opt.max_upload_bytes);
+            vps_error_set(&r->early, VPS_ERR_TOO_LARGE,
+                          "upload is over the limit of %" PRIu64 " bytes",
+                          r->d->opt.max_upload_bytes);
         else if (vps_write_all(r->upload_fd, data, size, &r->early) < 0)
             vps_error_prefix(&r->early, "store upload");
         return;
@@ -387,10 +389,10 @@ static void consume(struct request *r, const char *data, size_t size)
 
 static bool refuse_now(struct request *r)
 {
-    const char *expect = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_EXPECT);
-    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *expect =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    const char *cl =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 
     if (expect && strcasecmp(expect, "100-continue") == 0)
         return true;
@@ -418,9 +420,8 @@ static enum MHD_Result run_handler(struct request *r)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     struct server *s = cls;
     struct request *r = *con_cls;
@@ -464,7 +465,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char line[512];
@@ -526,9 +528,9 @@ int server_start(struct vpsd *d, int listen_fd, struct server **ret, struct vps_
     s->d = d;
     d->server = s;
     s->mhd = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request,
-        s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, listen_fd,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG, 0, NULL,
+        NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET,
+        listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
         d->opt.request_timeout_s, MHD_OPTION_CONNECTION_LIMIT, (unsigned) 1024, MHD_OPTION_END);
     if (!s->mhd) {
         free(s);

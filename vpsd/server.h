@@ -24,8 +24,8 @@ struct caller {
 
 enum body_kind {
     BODY_NONE,
-    BODY_JSON,   /* buffered, at most API_JSON_BODY_MAX, parsed before the handler runs */
-    BODY_UPLOAD, /* streamed to an unnamed temp file, at most max_upload_bytes */
+    BODY_JSON,          /* buffered, at most API_JSON_BODY_MAX, parsed before the handler runs */
+    BODY_UPLOAD,        /* streamed to an unnamed temp file, at most max_upload_bytes */
     BODY_JSON_OPTIONAL, /* as BODY_JSON, but an empty body is {} */
 };
 

@@ -82,8 +82,10 @@ static int read_start_ticks(pid_t pid, uint64_t *ret, struct vps_error *err)
     /* comm (field 2) may hold spaces and ')': fields after it start at the last ')'. */
     const char *p = strrchr(buf, ')');
     unsigned long long ticks;
-    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
-                            "%*d %*d %*d %llu", &ticks) != 1)
+    if (!p || sscanf(p + 1,
+                     " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+                     "%*d %*d %*d %llu",
+                     &ticks) != 1)
         return vps_error_set(err, VPS_ERR_SYSTEM, "parse '%s'", path);
     *ret = ticks;
     return 0;
@@ -115,8 +117,7 @@ static void publish(struct supervisor *s, const char *type, const char *name, co
 
     /* Owners may follow their VPS's events; a VPS destroyed meanwhile has none to tell. */
     (void) vps_store_load(&s->d->store, name, &c, &e);
-    events_publish(s->d->events, type, name, NULL, c ? c->owners : NULL, c ? c->n_owners : 0,
-                   text);
+    events_publish(s->d->events, type, name, NULL, c ? c->owners : NULL, c ? c->n_owners : 0, text);
 }
 
 /* A stopped VPS keeps its run dir: console.log tells what its last run printed. Only the
@@ -169,8 +170,8 @@ static void on_init_exit(struct watch *w, uint32_t events, void *userdata)
         (void) snprintf(text, sizeof text, "vps '%s': stopped (init exited with status %d)",
                         rt->name, si.si_status);
     else if (si.si_pid)
-        (void) snprintf(text, sizeof text, "vps '%s': stopped (init killed by signal %d)",
-                        rt->name, si.si_status);
+        (void) snprintf(text, sizeof text, "vps '%s': stopped (init killed by signal %d)", rt->name,
+                        si.si_status);
     else
         (void) snprintf(text, sizeof text, "vps '%s': stopped", rt->name);
     unlink_rt(s, rt);
@@ -188,8 +189,7 @@ static int watch_init(struct supervisor *s, struct vps_rt *rt, struct vps_error 
 static int write_state(struct supervisor *s, const struct vps_rt *rt, struct vps_error *err)
 {
     cleanup_json json_t *j = json_pack("{s:i, s:I, s:s}", "pid", (int) rt->pid, "start_ticks",
-                                       (json_int_t) rt->start_ticks, "started_at",
-                                       rt->started_at);
+                                       (json_int_t) rt->start_ticks, "started_at", rt->started_at);
     cleanup_close int dir = openat(s->d->run_fd, rt->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
     if (!j)
@@ -224,8 +224,8 @@ static int open_run_dir(struct supervisor *s, const char *name, int *ret_console
         return vps_error_errno(err, errno, "open run dir");
     /* What the init and the programs it starts print to their console; each start begins
      * a new log, the previous run's stays readable until then. */
-    *ret_console = openat(dir, "console.log", O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
-                                                  O_CLOEXEC | O_NOFOLLOW, 0600);
+    *ret_console = openat(dir, "console.log",
+                          O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (*ret_console < 0)
         return vps_error_errno(err, errno, "open console.log");
     return 0;
@@ -248,9 +248,16 @@ static int spawn(struct supervisor *s, const struct vps_config *c, struct vps_rt
         network_vps_up(s->d, c, netns, err) < 0)
         return -1;
     struct vps_spawn_init o = {
-        .rootfs_path = rootfs, .idmapped = !m.shifted, .hostname = c->hostname, .idmap = &m, .userns_fd = userns,
-        .netns_fd = netns, .cgroup_fd = vps_cgroup_clone_fd(&rt->cg),
-        .attach = v2 ? NULL : attach_v1, .userdata = &rt->cg, .init_fd = s->init_fd,
+        .rootfs_path = rootfs,
+        .idmapped = !m.shifted,
+        .hostname = c->hostname,
+        .idmap = &m,
+        .userns_fd = userns,
+        .netns_fd = netns,
+        .cgroup_fd = vps_cgroup_clone_fd(&rt->cg),
+        .attach = v2 ? NULL : attach_v1,
+        .userdata = &rt->cg,
+        .init_fd = s->init_fd,
         .console_fd = console,
     };
     return vps_spawn_init(&o, &rt->pid, &rt->pidfd, err);
@@ -327,8 +334,8 @@ static void on_stop_timeout(struct watch *w, uint32_t events, void *userdata)
 
 static int arm_timer(struct supervisor *s, struct vps_rt *rt, uint64_t ms, struct vps_error *err)
 {
-    struct itimerspec its = {.it_value = {.tv_sec = (time_t) (ms / 1000),
-                                          .tv_nsec = (long) (ms % 1000) * 1000000}};
+    struct itimerspec its = {
+        .it_value = {.tv_sec = (time_t) (ms / 1000), .tv_nsec = (long) (ms % 1000) * 1000000}};
 
     if (ms == 0)
         its.it_value.tv_nsec = 1; /* zero would disarm */
@@ -395,8 +402,7 @@ json_t *supervisor_status_json(struct supervisor *s, const char *name)
     return j;
 }
 
-int supervisor_apply_limits(struct supervisor *s, const struct vps_config *c,
-                            struct vps_error *err)
+int supervisor_apply_limits(struct supervisor *s, const struct vps_config *c, struct vps_error *err)
 {
     struct vps_rt *rt = find(s, c->name);
     const char *skipped = NULL;
@@ -437,8 +443,7 @@ int supervisor_stats(struct supervisor *s, const char *name, json_t **ret, struc
                      (json_int_t) st.memory_current_bytes, "memory_peak_bytes",
                      (json_int_t) st.memory_peak_bytes, "pids_current",
                      (json_int_t) st.pids_current, "oom_kills", (json_int_t) st.oom_kills,
-                     "uptime_ms", (json_int_t) uptime_ms(rt), "started_at",
-                     rt->started_at);
+                     "uptime_ms", (json_int_t) uptime_ms(rt), "started_at", rt->started_at);
     json_t *net = *ret ? network_stats_json(s->d, name) : NULL;
     if (net)
         (void) json_object_set_new(*ret, "network", net);
@@ -485,8 +490,7 @@ static int open_of_init(struct supervisor *s, const char *name, const char *what
     return 0;
 }
 
-int supervisor_open_root(struct supervisor *s, const char *name, int *ret_fd,
-                         struct vps_error *err)
+int supervisor_open_root(struct supervisor *s, const char *name, int *ret_fd, struct vps_error *err)
 {
     return open_of_init(s, name, "root", O_PATH | O_DIRECTORY, ret_fd, err);
 }
@@ -515,8 +519,12 @@ static int adopt_one(struct supervisor *s, const char *name, struct vps_error *e
         return vps_error_set(err, VPS_ERR_NOT_FOUND, "no valid state");
     if (!(rt = calloc(1, sizeof *rt)))
         return vps_error_errno(err, ENOMEM, "adopt");
-    *rt = (struct vps_rt){.sup = s, .pid = (pid_t) pid, .timer_fd = -1, .cg.v2_fd = -1,
-                          .start_ticks = (uint64_t) ticks, .started_ms = loop_now_ms()};
+    *rt = (struct vps_rt){.sup = s,
+                          .pid = (pid_t) pid,
+                          .timer_fd = -1,
+                          .cg.v2_fd = -1,
+                          .start_ticks = (uint64_t) ticks,
+                          .started_ms = loop_now_ms()};
     (void) snprintf(rt->name, sizeof rt->name, "%s", name);
     (void) snprintf(rt->started_at, sizeof rt->started_at, "%s", started);
     rt->pidfd = pidfd_open(rt->pid, 0);

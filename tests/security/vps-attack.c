@@ -88,7 +88,7 @@ int main(int argc, char **argv)
     else if (!strcmp(a, "fresh-sysfs"))
         rc = result(a, mount("sysfs", "/tmp", "sysfs", 0, NULL));
     else if (!strcmp(a, "overwrite-init")) /* PID 1's binary is a host file, owned by the
-                                              * host's root: not writable by this root */
+                                            * host's root: not writable by this root */
         rc = result(a, open("/proc/1/exe", O_WRONLY | O_CLOEXEC));
     else if (!strcmp(a, "ptrace-host")) /* host pids are invisible: pid 2 inside is ours */
         rc = result(a, (int) ptrace(PTRACE_ATTACH, (pid_t) 999999, NULL, NULL));

@@ -328,9 +328,9 @@ END_TEST
 
 START_TEST(config_network_rates_are_zero_or_in_range)
 {
-    cleanup_(vps_config_freep) struct vps_config *c = cfg_ok(
-        "{'name': 'web1', 'limits': {'net_egress_bits_per_s': 8000,"
-        " 'net_ingress_bits_per_s': 0}}");
+    cleanup_(vps_config_freep) struct vps_config *c =
+        cfg_ok("{'name': 'web1', 'limits': {'net_egress_bits_per_s': 8000,"
+               " 'net_ingress_bits_per_s': 0}}");
     cleanup_(vps_config_freep) struct vps_config *d = cfg_ok("{'name': 'web1'}");
 
     ck_assert_uint_eq(c->limits.net_egress_bits_per_s, 8000);

@@ -10,11 +10,11 @@
 #include "error.h"
 #include "json.h"
 
-#define VPS_NAME_MAX       63
-#define VPS_HOSTNAME_MAX   64 /* the UTS namespace's limit */
-#define VPS_MAX_OWNERS     64
-#define VPS_MAX_ADDRESSES  64
-#define VPS_MAX_SERVICES   64
+#define VPS_NAME_MAX         63
+#define VPS_HOSTNAME_MAX     64 /* the UTS namespace's limit */
+#define VPS_MAX_OWNERS       64
+#define VPS_MAX_ADDRESSES    64
+#define VPS_MAX_SERVICES     64
 #define VPS_CONFIG_MAX_BYTES (256 * 1024)
 
 #define VPS_DEFAULT_RAM_BYTES  (512ULL << 20)
@@ -23,14 +23,14 @@
 #define VPS_DEFAULT_TEMPLATE   "minimal"
 
 struct vps_limits {
-    uint64_t ram_bytes;           /* memory.max; always set */
-    uint64_t swap_bytes;          /* 0: no swap */
-    uint64_t disk_bytes;          /* 0: no quota */
-    uint32_t cpu_limit_millicpus; /* 1500 = 1.5 CPUs; 0: no quota */
-    uint32_t cpu_weight;          /* 1..10000, cgroup v2 scale */
-    uint32_t io_weight;           /* 1..10000; 0: host default */
-    uint32_t pids;                /* 0: no limit */
-    char *cpuset;                 /* "0-1,3"; NULL: all */
+    uint64_t ram_bytes;              /* memory.max; always set */
+    uint64_t swap_bytes;             /* 0: no swap */
+    uint64_t disk_bytes;             /* 0: no quota */
+    uint32_t cpu_limit_millicpus;    /* 1500 = 1.5 CPUs; 0: no quota */
+    uint32_t cpu_weight;             /* 1..10000, cgroup v2 scale */
+    uint32_t io_weight;              /* 1..10000; 0: host default */
+    uint32_t pids;                   /* 0: no limit */
+    char *cpuset;                    /* "0-1,3"; NULL: all */
     uint64_t net_egress_bits_per_s;  /* what the VPS sends; 0: unlimited, else >= 8000 */
     uint64_t net_ingress_bits_per_s; /* what it receives; 0: unlimited, else >= 8000 */
 };
@@ -76,7 +76,7 @@ struct vps_service {
     enum vps_service_mode mode;
     uint64_t idle_timeout_ms; /* 0: never stop for idleness */
     enum vps_restart restart;
-    char *proxy_to;           /* proxy mode: "ip:port" inside the VPS the service listens on */
+    char *proxy_to; /* proxy mode: "ip:port" inside the VPS the service listens on */
 };
 
 struct vps_config {

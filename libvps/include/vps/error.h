@@ -10,14 +10,14 @@
 
 enum vps_errcode {
     VPS_ERR_NONE = 0,
-    VPS_ERR_INVALID,   /* 400 invalid    bad input; the message names the field */
-    VPS_ERR_FORBIDDEN, /* 403 forbidden  the caller may not do this */
-    VPS_ERR_NOT_FOUND, /* 404 not_found  the named object does not exist */
-    VPS_ERR_EXISTS,    /* 409 exists     the name is taken */
-    VPS_ERR_CONFLICT,  /* 409 conflict   wrong state: already running, busy */
-    VPS_ERR_TOO_LARGE, /* 413 too_large  a request body over the limit */
-    VPS_ERR_TIMEOUT,   /* 504 timeout    e.g. no quiet window for a backup */
-    VPS_ERR_SYSTEM,    /* 500 internal   a host call failed */
+    VPS_ERR_INVALID,     /* 400 invalid    bad input; the message names the field */
+    VPS_ERR_FORBIDDEN,   /* 403 forbidden  the caller may not do this */
+    VPS_ERR_NOT_FOUND,   /* 404 not_found  the named object does not exist */
+    VPS_ERR_EXISTS,      /* 409 exists     the name is taken */
+    VPS_ERR_CONFLICT,    /* 409 conflict   wrong state: already running, busy */
+    VPS_ERR_TOO_LARGE,   /* 413 too_large  a request body over the limit */
+    VPS_ERR_TIMEOUT,     /* 504 timeout    e.g. no quiet window for a backup */
+    VPS_ERR_SYSTEM,      /* 500 internal   a host call failed */
     VPS_ERR_UNAVAILABLE, /* 503 unavailable the daemon cannot be reached / is shutting down */
     _VPS_ERR_MAX,
 };
@@ -30,7 +30,8 @@ struct vps_error {
 
 /* Each returns -1, so that "return vps_error_...(...)" is a one-line failure. They never
  * allocate and are safe in a forked child. */
-int vps_error_set(struct vps_error *err, enum vps_errcode code, const char *fmt, ...) _printf_(3, 4);
+int vps_error_set(struct vps_error *err, enum vps_errcode code, const char *fmt, ...)
+    _printf_(3, 4);
 /* A failed host call: VPS_ERR_SYSTEM with errnum kept for the printer. */
 int vps_error_errno(struct vps_error *err, int errnum, const char *fmt, ...) _printf_(3, 4);
 /* Prepends "ctx: " to the message; keeps code and errnum. */

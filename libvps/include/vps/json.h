@@ -43,10 +43,10 @@ struct vps_json_field {
     enum vps_json_kind kind;
     size_t offset;
     bool required;
-    bool omit_zero;      /* emit: leave out 0 / false / NULL / empty, i.e. "the default" */
-    uint64_t min, max;   /* see enum vps_json_kind; max 0 means no bound */
-    size_t str_max;      /* STRV: longest element */
-    bool unique;         /* STRV: no element twice */
+    bool omit_zero;    /* emit: leave out 0 / false / NULL / empty, i.e. "the default" */
+    uint64_t min, max; /* see enum vps_json_kind; max 0 means no bound */
+    size_t str_max;    /* STRV: longest element */
+    bool unique;       /* STRV: no element twice */
     vps_json_check_fn check;
     vps_json_parse_fn parse; /* CUSTOM */
     vps_json_emit_fn emit;   /* CUSTOM; returns NULL in *ret to omit */

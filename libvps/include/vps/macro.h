@@ -24,9 +24,9 @@
         _fd;                                                                                       \
     })
 
-#define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+#define ELEMENTSOF(a)  (sizeof(a) / sizeof((a)[0]))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
-#define _unused_ __attribute__((unused))
+#define _unused_       __attribute__((unused))
 
 static inline void vps_freep(void *p)
 {

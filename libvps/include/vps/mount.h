@@ -17,9 +17,9 @@ struct vps_mount_opts {
      * opened before the clone name mounts of vpsd's namespace, which open_tree() and
      * move_mount() refuse in another one. */
     const char *rootfs_path;
-    int userns_fd;           /* the VPS's user namespace, for the idmapped mount */
-    bool idmapped;           /* false: the rootfs is stored shifted into the VPS's range */
-    uint32_t host_base;      /* host uid/gid of VPS root: owner of /dev, /dev/shm */
+    int userns_fd;      /* the VPS's user namespace, for the idmapped mount */
+    bool idmapped;      /* false: the rootfs is stored shifted into the VPS's range */
+    uint32_t host_base; /* host uid/gid of VPS root: owner of /dev, /dev/shm */
 };
 
 /* Whether the filesystem at path can be idmapped (Linux 5.12; ext4, xfs, btrfs; tmpfs from

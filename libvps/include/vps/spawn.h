@@ -27,7 +27,7 @@ struct vps_spawn_init {
     const struct vps_idmap *idmap;
     int userns_fd;
     int netns_fd;
-    int cgroup_fd;  /* v2: for CLONE_INTO_CGROUP; -1 otherwise */
+    int cgroup_fd;              /* v2: for CLONE_INTO_CGROUP; -1 otherwise */
     vps_spawn_attach_fn attach; /* may be NULL */
     void *userdata;
     int init_fd;    /* the project's vps-init (O_PATH), used when the rootfs has no /sbin/init */
@@ -40,18 +40,18 @@ int vps_spawn_init(const struct vps_spawn_init *o, pid_t *ret_pid, int *ret_pidf
                    struct vps_error *err);
 
 struct vps_spawn_exec {
-    int init_pidfd;    /* the running VPS's init: its namespaces are joined */
-    int own_pidns_fd;  /* the caller's pid namespace (/proc/self/ns/pid), to return to */
-    int cgroup_fd;     /* v2: CLONE_INTO_CGROUP; -1 otherwise */
+    int init_pidfd;   /* the running VPS's init: its namespaces are joined */
+    int own_pidns_fd; /* the caller's pid namespace (/proc/self/ns/pid), to return to */
+    int cgroup_fd;    /* v2: CLONE_INTO_CGROUP; -1 otherwise */
     vps_spawn_attach_fn attach;
     void *userdata;
-    uid_t uid;         /* inside the VPS */
+    uid_t uid; /* inside the VPS */
     gid_t gid;
     const char *const *argv; /* argv[0] is looked up in PATH inside the VPS when not absolute */
     const char *const *envp; /* "KEY=value" over the defaults (PATH, HOME, TERM, container) */
     const char *cwd;         /* NULL: / */
     int stdio[3];
-    bool setsid_ctty;        /* make stdio[0] (a pty) the controlling terminal */
+    bool setsid_ctty; /* make stdio[0] (a pty) the controlling terminal */
 };
 
 /* Runs a command inside a running VPS. */
