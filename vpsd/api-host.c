@@ -60,6 +60,10 @@ int api_events_get(struct request *r, struct vps_error *err)
 
     if (since && parse_u64(since, "since", UINT64_MAX / 2, &seq, err) < 0)
         return -1;
+    /* Owners follow their own VPSes' events; a caller who owns none has nothing here. */
+    if (!r->caller.admin && !api_caller_owns_any(r))
+        return vps_error_set(err, VPS_ERR_FORBIDDEN, "uid %u owns no vps and is not an admin",
+                             (unsigned) r->caller.uid);
     return events_stream(r->d->events, r, seq, since != NULL, err);
 }
 

@@ -41,6 +41,23 @@ static void publish(struct request *r, const char *type, const struct vps_config
     events_publish(r->d->events, type, c->name, NULL, c->owners, c->n_owners, line);
 }
 
+bool api_caller_owns_any(struct request *r)
+{
+    struct vps_strv names = {0};
+    struct vps_error e = {0};
+    bool owns = false;
+
+    if (vps_store_list(&r->d->store, &names, &e) < 0)
+        return false;
+    for (size_t i = 0; i < names.n && !owns; i++) {
+        cleanup_(vps_config_freep) struct vps_config *c = NULL;
+        owns = vps_store_load(&r->d->store, names.v[i], &c, &e) == 0 &&
+               vps_config_has_owner(c, r->caller.uid);
+    }
+    vps_strv_free(&names);
+    return owns;
+}
+
 int api_vps_list(struct request *r, struct vps_error *err)
 {
     struct vps_strv names = {0};

@@ -21,6 +21,8 @@ void api_exec_shutdown(void);
 /* Loads the VPS named by the path, answering 403 rather than 404 to callers who may not see
  * it (api-vps.c). */
 int api_load_vps(struct request *r, struct vps_config **ret, struct vps_error *err);
+/* True if the caller is listed in the owners of at least one VPS (api-vps.c). */
+bool api_caller_owns_any(struct request *r);
 /* {"config": ..., "status": ...} of a VPS (api-vps.c). */
 json_t *api_vps_json(struct request *r, const struct vps_config *c, struct vps_error *err);
 

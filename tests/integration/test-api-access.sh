@@ -51,6 +51,8 @@ as 1001 "" -- GET /v1/vps
 expect_error 403 forbidden "owns no vps" "stranger lists"
 as 1001 "" -- GET /v1/vps/web1
 expect_error 403 forbidden "may not access" "stranger reads"
+as 1001 "" -- GET /v1/events
+expect_error 403 forbidden "owns no vps" "stranger follows events"
 ok "stranger"
 
 as 1001 "$ADM_GID" -- GET /v1/vps
