@@ -13,8 +13,11 @@
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
+#include <netlink/route/link/inet.h>
+#include <linux/ip.h>
 #include <netlink/route/link/bridge.h>
 #include <netlink/route/link/veth.h>
+#include <netlink/route/neighbour.h>
 #include <netlink/route/route.h>
 #include <netlink/socket.h>
 #include <sched.h>
@@ -346,7 +349,10 @@ static bool link_is(struct rtnl_link *link, const char *kind)
     return type && !strcmp(type, kind);
 }
 
-/* Sets link up, and its MTU unless mtu is 0; leaves everything else as it is. */
+/* Sets link up, and its MTU unless mtu is 0; leaves everything else as it is but one IPv4
+ * setting: promote_secondaries. Without it, removing the first address of a subnet removes
+ * every other address in that subnet with it, and a live "--ipdel" of a VPS's first address
+ * would take the rest of its addresses (and its default route) down. */
 static int link_set(struct nl_conn *c, struct rtnl_link *link, unsigned mtu, struct vps_error *err)
 {
     cleanup_link struct rtnl_link *change = rtnl_link_alloc();
@@ -357,6 +363,9 @@ static int link_set(struct nl_conn *c, struct rtnl_link *link, unsigned mtu, str
     rtnl_link_set_flags(change, IFF_UP);
     if (mtu)
         rtnl_link_set_mtu(change, mtu);
+    r = rtnl_link_inet_set_conf(change, IPV4_DEVCONF_PROMOTE_SECONDARIES, 1);
+    if (r < 0)
+        return fail_errno(err, nl_errno(c, r), "set up '%s'", rtnl_link_get_name(link));
     r = rtnl_link_change(c->sk, link, change, 0);
     if (r < 0)
         return fail_errno(err, nl_errno(c, r), "set up '%s'", rtnl_link_get_name(link));
@@ -554,7 +563,8 @@ static int veth_build(struct rtnl_link *link, const char *host_if, int bridge_if
     cleanup_link struct rtnl_link *peer = rtnl_link_veth_get_peer(link); /* a new reference */
 
     rtnl_link_set_name(link, host_if);
-    rtnl_link_set_master(link, bridge_ifindex);
+    if (bridge_ifindex > 0)
+        rtnl_link_set_master(link, bridge_ifindex);
     rtnl_link_set_flags(link, IFF_UP);
     rtnl_link_set_name(peer, peer_if);
     rtnl_link_set_ns_fd(peer, netns_fd);
@@ -594,7 +604,7 @@ int vps_net_veth_create(const char *host_if, int bridge_ifindex, int netns_fd, c
     if (check_ifname(host_if, err) < 0 || check_ifname(peer_if, err) < 0 ||
         check_mtu(mtu, err) < 0 || (peer_mac && parse_mac(peer_mac, mac, err) < 0))
         return vps_error_prefix(err, "create veth");
-    if (bridge_ifindex <= 0 || netns_fd < 0)
+    if (bridge_ifindex < 0 || netns_fd < 0)
         return vps_error_set(err, VPS_ERR_INVALID, "create veth '%s': invalid %s", host_if,
                              bridge_ifindex <= 0 ? "bridge ifindex" : "namespace fd");
     link = rtnl_link_veth_alloc();
@@ -748,5 +758,167 @@ int vps_net_link_stats(int netns_fd, const char *ifname, struct vps_net_stats *r
         .rx_dropped = rtnl_link_get_stat(link, RTNL_LINK_RX_DROPPED),
         .tx_dropped = rtnl_link_get_stat(link, RTNL_LINK_TX_DROPPED),
     };
+    return 0;
+}
+
+int vps_net_route_default_onlink(int netns_fd, const char *ifname, const char *gw,
+                                 struct vps_error *err)
+{
+    cleanup_nl struct nl_conn c = {0};
+    cleanup_link struct rtnl_link *link = NULL;
+    cleanup_route struct rtnl_route *rt = NULL;
+    cleanup_nladdr struct nl_addr *via = NULL;
+    int r;
+
+    if (parse_ip(gw, false, &via, err) < 0 || open_link_in(netns_fd, ifname, &c, &link, err) < 0 ||
+        default_route_build(rtnl_link_get_ifindex(link), via, &rt, err) < 0)
+        return -1;
+    rtnl_route_nh_set_flags(rtnl_route_nexthop_n(rt, 0), RTNH_F_ONLINK);
+    r = rtnl_route_add(c.sk, rt, NLM_F_REPLACE);
+    if (r < 0)
+        return fail_errno(err, nl_errno(&c, r), "set the default route via '%s' on-link on '%s'",
+                          gw, ifname);
+    return 0;
+}
+
+/* ---- host routes and proxy neighbours (routed mode) ---- */
+
+/* For the undo calls: a missing interface took its routes and proxy entries with it. */
+static int gone_is_success(struct vps_error *err)
+{
+    if (err->code != VPS_ERR_NOT_FOUND)
+        return -1;
+    *err = (struct vps_error){0};
+    return 0;
+}
+
+/* dst: from parse_ip() without a prefix, so a /32 or /128. */
+static int host_route_build(int ifindex, struct nl_addr *dst, struct rtnl_route **ret,
+                            struct vps_error *err)
+{
+    cleanup_route struct rtnl_route *rt = rtnl_route_alloc();
+    struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
+
+    if (!rt || !nh) {
+        if (nh)
+            rtnl_route_nh_free(nh);
+        return vps_error_errno(err, ENOMEM, "host route");
+    }
+    rtnl_route_set_family(rt, (uint8_t) nl_addr_get_family(dst));
+    rtnl_route_set_table(rt, RT_TABLE_MAIN);
+    rtnl_route_set_protocol(rt, RTPROT_STATIC);
+    rtnl_route_set_type(rt, RTN_UNICAST);
+    rtnl_route_set_scope(rt, RT_SCOPE_LINK);
+    (void) rtnl_route_set_dst(rt, dst); /* fails only for a family mismatch */
+    rtnl_route_nh_set_ifindex(nh, ifindex);
+    rtnl_route_add_nexthop(rt, nh); /* the route owns nh from here */
+    *ret = TAKE_PTR(rt);
+    return 0;
+}
+
+/* Connects in the caller's namespace and builds the route to addr through ifname. */
+static int host_route_prepare(const char *ifname, const char *addr, struct nl_conn *c,
+                              struct rtnl_route **ret, struct vps_error *err)
+{
+    cleanup_link struct rtnl_link *link = NULL;
+    cleanup_nladdr struct nl_addr *dst = NULL;
+
+    if (parse_ip(addr, false, &dst, err) < 0 || open_link_in(-1, ifname, c, &link, err) < 0)
+        return -1;
+    return host_route_build(rtnl_link_get_ifindex(link), dst, ret, err);
+}
+
+int vps_net_route_host_add(const char *ifname, const char *addr, struct vps_error *err)
+{
+    cleanup_nl struct nl_conn c = {0};
+    cleanup_route struct rtnl_route *rt = NULL;
+    int r;
+
+    if (host_route_prepare(ifname, addr, &c, &rt, err) < 0)
+        return -1;
+    r = rtnl_route_add(c.sk, rt, NLM_F_EXCL);
+    if (r < 0)
+        return fail_errno(err, nl_errno(&c, r), "add route to '%s' via '%s'", addr, ifname);
+    return 0;
+}
+
+int vps_net_route_host_del(const char *ifname, const char *addr, struct vps_error *err)
+{
+    cleanup_nl struct nl_conn c = {0};
+    cleanup_route struct rtnl_route *rt = NULL;
+    int r;
+
+    if (host_route_prepare(ifname, addr, &c, &rt, err) < 0)
+        return gone_is_success(err);
+    r = rtnl_route_delete(c.sk, rt, 0);
+    if (r < 0) {
+        int e = nl_errno(&c, r);
+        /* ESRCH: no such IPv4 route; ENOENT: no such IPv6 one. */
+        if (e == ESRCH || e == ENOENT)
+            return 0;
+        return fail_errno(err, e, "delete route to '%s' via '%s'", addr, ifname);
+    }
+    return 0;
+}
+
+static void neigh_putp(struct rtnl_neigh **n)
+{
+    if (*n)
+        rtnl_neigh_put(*n);
+}
+
+#define cleanup_neigh cleanup_(neigh_putp)
+
+/* The proxy entry for addr on ifname, in the caller's namespace. */
+static int proxy_neigh_prepare(const char *ifname, const char *addr, struct nl_conn *c,
+                               struct rtnl_neigh **ret, struct vps_error *err)
+{
+    cleanup_link struct rtnl_link *link = NULL;
+    cleanup_nladdr struct nl_addr *dst = NULL;
+    struct rtnl_neigh *n;
+
+    if (parse_ip(addr, false, &dst, err) < 0 || open_link_in(-1, ifname, c, &link, err) < 0)
+        return -1;
+    n = rtnl_neigh_alloc();
+    if (!n)
+        return vps_error_errno(err, ENOMEM, "proxy entry for '%s'", addr);
+    rtnl_neigh_set_ifindex(n, rtnl_link_get_ifindex(link));
+    rtnl_neigh_set_family(n, nl_addr_get_family(dst));
+    (void) rtnl_neigh_set_dst(n, dst); /* takes its own reference */
+    rtnl_neigh_set_flags(n, NTF_PROXY);
+    rtnl_neigh_set_state(n, NUD_PERMANENT);
+    *ret = n;
+    return 0;
+}
+
+int vps_net_neigh_proxy_add(const char *ifname, const char *addr, struct vps_error *err)
+{
+    cleanup_nl struct nl_conn c = {0};
+    cleanup_neigh struct rtnl_neigh *n = NULL;
+    int r;
+
+    if (proxy_neigh_prepare(ifname, addr, &c, &n, err) < 0)
+        return -1;
+    r = rtnl_neigh_add(c.sk, n, NLM_F_CREATE | NLM_F_REPLACE);
+    if (r < 0)
+        return fail_errno(err, nl_errno(&c, r), "add proxy entry for '%s' on '%s'", addr, ifname);
+    return 0;
+}
+
+int vps_net_neigh_proxy_del(const char *ifname, const char *addr, struct vps_error *err)
+{
+    cleanup_nl struct nl_conn c = {0};
+    cleanup_neigh struct rtnl_neigh *n = NULL;
+    int r;
+
+    if (proxy_neigh_prepare(ifname, addr, &c, &n, err) < 0)
+        return gone_is_success(err);
+    r = rtnl_neigh_delete(c.sk, n, 0);
+    if (r < 0) {
+        int e = nl_errno(&c, r);
+        if (e == ENOENT)
+            return 0;
+        return fail_errno(err, e, "delete proxy entry for '%s' on '%s'", addr, ifname);
+    }
     return 0;
 }

@@ -32,6 +32,7 @@ struct vpsd_options {
     const char *bridge;         /* host bridge of the VPSes' veths */
     const char *bridge_address; /* host's "addr/len" on it, the VPSes' gateway; NULL: none */
     unsigned mtu;               /* of the bridge and veths */
+    bool routed;                /* --network-mode routed: no bridge, host routes per VPS */
 };
 
 struct vpsd {

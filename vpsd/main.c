@@ -56,6 +56,8 @@ static void usage(FILE *f)
             "  --bridge-address CIDR  the host's address on the bridge, the VPSes' gateway\n"
             "                         (default none: no default route)\n"
             "  --mtu N                MTU of the bridge and veths (default 1500)\n"
+            "  --network-mode MODE    bridged (default: one host bridge) or routed (no bridge:\n"
+            "                         a host route to each VPS address)\n"
             "  -h, --help             show this help\n"
             "      --version          show the version\n");
 }
@@ -78,6 +80,7 @@ enum {
     OPT_BRIDGE,
     OPT_BRIDGE_ADDR,
     OPT_MTU,
+    OPT_NETMODE,
     OPT_VERSION
 };
 
@@ -102,6 +105,7 @@ static int parse_args(int argc, char **argv, struct vpsd_options *o, char *sock_
         {"bridge", required_argument, NULL, OPT_BRIDGE},
         {"bridge-address", required_argument, NULL, OPT_BRIDGE_ADDR},
         {"mtu", required_argument, NULL, OPT_MTU},
+        {"network-mode", required_argument, NULL, OPT_NETMODE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {0},
@@ -194,6 +198,11 @@ static int parse_args(int argc, char **argv, struct vpsd_options *o, char *sock_
         case OPT_MTU:
             o->mtu = (unsigned) strtoul(optarg, &end, 10);
             if (*end || errno || o->mtu < 68 || o->mtu > 65535)
+                goto bad;
+            break;
+        case OPT_NETMODE:
+            o->routed = !strcmp(optarg, "routed");
+            if (!o->routed && strcmp(optarg, "bridged"))
                 goto bad;
             break;
         case 'h':

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -233,6 +234,8 @@ static int link_up(struct vpsd *d, const struct vps_config *c, int netns_fd, str
     struct vps_error e = {0};
     int br;
 
+    if (d->opt.routed)
+        return network_routed_up(d, c, netns_fd, err);
     vps_net_host_ifname(c->name, host_if);
     vps_antispoof_mac(c->name, mac);
     if (vps_net_bridge_ensure(d->opt.bridge, d->opt.bridge_address, d->opt.mtu, &br, err) < 0)
@@ -265,7 +268,17 @@ int network_vps_up(struct vpsd *d, const struct vps_config *c, int netns_fd, str
 }
 
 /* Host interface names of long VPS names are hashes and may meet (net.h): the second VPS's
- * start then fails, and its cleanup must not delete the first one's veth. */
+ * start then fails, and its cleanup must not delete the first one's veth, which lives while
+ * that VPS runs or, stopped, keeps its network namespace pinned. */
+static bool has_network(struct vpsd *d, const char *name)
+{
+    cleanup_close int netns = -1;
+    struct vps_error e = {0};
+
+    return supervisor_state(d->sup, name) != VPS_RUN_STOPPED ||
+           supervisor_open_pinned_netns(d->sup, name, &netns, &e) == 0;
+}
+
 static bool owned_by_other(struct vpsd *d, const char *name, const char *host_if)
 {
     struct vps_strv names = {0};
@@ -278,7 +291,7 @@ static bool owned_by_other(struct vpsd *d, const char *name, const char *host_if
     for (size_t i = 0; i < names.n && !r; i++) {
         vps_net_host_ifname(names.v[i], other);
         r = strcmp(names.v[i], name) != 0 && strcmp(other, host_if) == 0 &&
-            supervisor_state(d->sup, names.v[i]) != VPS_RUN_STOPPED;
+            has_network(d, names.v[i]);
     }
     vps_strv_free(&names);
     return r;
@@ -302,11 +315,26 @@ void network_vps_down(struct vpsd *d, const char *name)
         log_error(LOG_WARNING, &e, "vps '%s': remove bandwidth limits, ignoring", name);
 }
 
+int network_vps_resume(struct vpsd *d, const struct vps_config *c, int netns_fd,
+                       struct vps_error *err)
+{
+    char host_if[IFNAMSIZ];
+
+    vps_net_host_ifname(c->name, host_if);
+    /* No veth yet although the config has addresses: an earlier up failed. */
+    if (c->network.addresses.n > 0 && if_nametoindex(host_if) == 0)
+        return network_vps_up(d, c, netns_fd, err);
+    write_files(d, c);
+    return 0;
+}
+
 static int apply_addresses(struct vpsd *d, const struct vps_config *old_c,
                            const struct vps_config *new_c, int netns_fd, struct vps_error *err)
 {
     const struct vps_strv *o = &old_c->network.addresses, *n = &new_c->network.addresses;
 
+    if (d->opt.routed)
+        return network_routed_apply(old_c, new_c, netns_fd, err);
     for (size_t i = 0; i < o->n; i++)
         if (!vps_strv_contains(n, o->v[i]) && vps_net_addr_del(netns_fd, PEER_IF, o->v[i], err) < 0)
             return -1;
@@ -317,6 +345,20 @@ static int apply_addresses(struct vpsd *d, const struct vps_config *old_c,
     return 0;
 }
 
+/* The VPS's network namespace: its running init's, else the pinned one of a stopped VPS.
+ * 0 when it has none yet (never started): the first start sets the network up. */
+static int open_netns(struct vpsd *d, const char *name, int *ret_fd, struct vps_error *err)
+{
+    if (supervisor_state(d->sup, name) == VPS_RUN_RUNNING)
+        return supervisor_open_netns(d->sup, name, ret_fd, err) < 0 ? -1 : 1;
+    if (supervisor_open_pinned_netns(d->sup, name, ret_fd, err) == 0)
+        return 1;
+    if (err->code != VPS_ERR_NOT_FOUND)
+        return -1;
+    *err = (struct vps_error){0};
+    return 0;
+}
+
 int network_vps_apply(struct vpsd *d, const struct vps_config *old_c,
                       const struct vps_config *new_c, struct vps_error *err)
 {
@@ -324,14 +366,14 @@ int network_vps_apply(struct vpsd *d, const struct vps_config *old_c,
     bool had = old_c->network.addresses.n > 0, has = new_c->network.addresses.n > 0;
     int r;
 
-    if (supervisor_state(d->sup, new_c->name) != VPS_RUN_RUNNING || (!had && !has))
+    if (!had && !has)
         return 0;
+    if ((r = open_netns(d, new_c->name, &netns, err)) <= 0)
+        return r < 0 ? vps_error_prefix(err, "apply network") : 0;
     if (had && !has) {
         network_vps_down(d, new_c->name);
         return 0;
     }
-    if (supervisor_open_netns(d->sup, new_c->name, &netns, err) < 0)
-        return -1;
     r = had ? apply_addresses(d, old_c, new_c, netns, err) : link_up(d, new_c, netns, err);
     if (r == 0 && had)
         r = bandwidth_update(new_c->name, new_c, err);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,10 +29,15 @@
 #include "vps/json.h"
 #include "vps/mount.h"
 #include "vps/net.h"
+#include "vps/ns.h"
 #include "vps/spawn.h"
 #include "vps/storage.h"
 
 #define STATE_FILE "state.json"
+/* <run-dir>/<name>/ns/{user,net}: the VPS's namespaces, pinned from its first start to its
+ * destroy, so that its network (veth, addresses, filters, and the listening sockets of
+ * on-demand services) lives while no process of it runs. */
+#define NS_DIR "ns"
 
 struct vps_rt {
     struct supervisor *sup;
@@ -131,16 +137,45 @@ static void remove_state(struct supervisor *s, const char *name)
         log_warning("vps '%s': remove '%s': %s, ignoring", name, path, strerror(errno));
 }
 
+/* Unpins both namespaces; net first, as it is the one the user namespace owns. */
+static void unpin_all(int ns_dir, const char *name)
+{
+    static const char *const pins[] = {"net", "user"};
+
+    for (size_t i = 0; i < 2; i++) {
+        struct vps_error e = {0};
+        if (vps_ns_unpin(ns_dir, pins[i], &e) < 0)
+            log_error(LOG_WARNING, &e, "vps '%s': unpin namespace, ignoring", name);
+    }
+}
+
+/* The VPS's network goes with its pinned namespaces: at destroy, or when a first start that
+ * made them failed. */
+static void network_forget(struct supervisor *s, const char *name, int ns_dir)
+{
+    network_vps_down(s->d, name);
+    unpin_all(ns_dir, name);
+}
+
 void supervisor_forget(struct supervisor *s, const char *name)
 {
     struct vps_error e = {0};
+    char path[VPS_NAME_MAX + sizeof "/" NS_DIR];
+    cleanup_close int ns_dir = -1;
 
+    (void) snprintf(path, sizeof path, "%s/" NS_DIR, name);
+    ns_dir = openat(s->d->run_fd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (ns_dir >= 0)
+        network_forget(s, name, ns_dir);
+    else if (errno != ENOENT)
+        log_warning("vps '%s': open '%s': %s, ignoring", name, path, strerror(errno));
+    /* The run dir cannot go while a pin is mounted in it. */
     if (vps_storage_destroy(&s->d->store.storage, s->d->run_fd, name, &e) < 0)
         log_error(LOG_WARNING, &e, "vps '%s': remove run dir, ignoring", name);
 }
 
 /* After init is gone: what is left in the cgroup is killed, then the cgroup and the run
- * state are removed. */
+ * state are removed. The pinned namespaces and the network in them stay until destroy. */
 static void cleanup_after_exit(struct supervisor *s, struct vps_rt *rt)
 {
     struct vps_error e = {0};
@@ -151,7 +186,6 @@ static void cleanup_after_exit(struct supervisor *s, struct vps_rt *rt)
     vps_cgroup_done(&rt->cg);
     if (vps_cgroup_remove(&s->cgh, rt->name, &e) < 0)
         log_error(LOG_WARNING, &e, "vps '%s': remove cgroup, ignoring", rt->name);
-    network_vps_down(s->d, rt->name);
     remove_state(s, rt->name);
 }
 
@@ -212,10 +246,10 @@ static int attach_v1(pid_t pid, void *userdata, struct vps_error *err)
     return vps_cgroup_attach(cg, pid, err);
 }
 
-static int open_run_dir(struct supervisor *s, const char *name, int *ret_console,
+static int open_run_dir(struct supervisor *s, const char *name, int *ret_console, int *ret_ns_dir,
                         struct vps_error *err)
 {
-    cleanup_close int dir = -1;
+    cleanup_close int dir = -1, console = -1;
 
     if (mkdirat(s->d->run_fd, name, 0700) < 0 && errno != EEXIST)
         return vps_error_errno(err, errno, "create run dir");
@@ -224,10 +258,59 @@ static int open_run_dir(struct supervisor *s, const char *name, int *ret_console
         return vps_error_errno(err, errno, "open run dir");
     /* What the init and the programs it starts print to their console; each start begins
      * a new log, the previous run's stays readable until then. */
-    *ret_console = openat(dir, "console.log",
-                          O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (*ret_console < 0)
+    console = openat(dir, "console.log",
+                     O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (console < 0)
         return vps_error_errno(err, errno, "open console.log");
+    if (mkdirat(dir, NS_DIR, 0700) < 0 && errno != EEXIST)
+        return vps_error_errno(err, errno, "create '%s'", NS_DIR);
+    *ret_ns_dir = openat(dir, NS_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (*ret_ns_dir < 0)
+        return vps_error_errno(err, errno, "open '%s'", NS_DIR);
+    *ret_console = TAKE_FD(console);
+    return 0;
+}
+
+/* The namespaces pinned at an earlier start, the network one owned by the user one. */
+static int open_pinned(int ns_dir, int *ret_userns, int *ret_netns, struct vps_error *err)
+{
+    cleanup_close int user = -1, net = -1;
+
+    if (vps_ns_open_pinned(ns_dir, "user", CLONE_NEWUSER, &user, err) < 0 ||
+        vps_ns_open_pinned(ns_dir, "net", CLONE_NEWNET, &net, err) < 0)
+        return -1;
+    /* A netns pinned beside a foreign userns would run the VPS with other ids' powers. */
+    if (vps_ns_check_owner(net, user, err) < 0)
+        return vps_error_prefix(err, "pinned namespaces");
+    *ret_userns = TAKE_FD(user);
+    *ret_netns = TAKE_FD(net);
+    return 0;
+}
+
+/* The VPS's user and network namespaces: the pinned ones, or new ones pinned now
+ * (*ret_fresh). A pin half made by an interrupted first start is undone first. */
+static int acquire_ns(const struct vps_idmap *m, int ns_dir, const char *name, int *ret_userns,
+                      int *ret_netns, bool *ret_fresh, struct vps_error *err)
+{
+    cleanup_close int user = -1, net = -1;
+
+    if (open_pinned(ns_dir, ret_userns, ret_netns, err) == 0) {
+        *ret_fresh = false;
+        return 0;
+    }
+    if (err->code != VPS_ERR_NOT_FOUND)
+        return -1;
+    *err = (struct vps_error){0};
+    unpin_all(ns_dir, name);
+    if (vps_ns_create(m, &user, &net, err) < 0)
+        return -1;
+    if (vps_ns_pin(user, ns_dir, "user", err) < 0 || vps_ns_pin(net, ns_dir, "net", err) < 0) {
+        unpin_all(ns_dir, name);
+        return vps_error_prefix(err, "pin namespaces");
+    }
+    *ret_userns = TAKE_FD(user);
+    *ret_netns = TAKE_FD(net);
+    *ret_fresh = true;
     return 0;
 }
 
@@ -235,18 +318,23 @@ static int spawn(struct supervisor *s, const struct vps_config *c, struct vps_rt
                  int vps_dir_fd, struct vps_error *err)
 {
     struct vps_idmap m;
-    cleanup_close int userns = -1, netns = -1, console = -1;
-    bool v2 = vps_cgroup_clone_fd(&rt->cg) >= 0;
+    cleanup_close int userns = -1, netns = -1, console = -1, ns_dir = -1;
+    bool v2 = vps_cgroup_clone_fd(&rt->cg) >= 0, fresh = false;
     char rootfs[4096];
 
     if (snprintf(rootfs, sizeof rootfs, "%s/%s/rootfs", s->d->store.path, c->name) >=
         (int) sizeof rootfs)
         return vps_error_set(err, VPS_ERR_SYSTEM, "rootfs path too long");
-    /* A machine's loopback is up before anything runs on it. */
-    if (vps_idmap_load(vps_dir_fd, &m, err) < 0 || open_run_dir(s, c->name, &console, err) < 0 ||
-        vps_ns_create(&m, &userns, &netns, err) < 0 || vps_net_link_up(netns, "lo", err) < 0 ||
-        network_vps_up(s->d, c, netns, err) < 0)
+    if (vps_idmap_load(vps_dir_fd, &m, err) < 0 ||
+        open_run_dir(s, c->name, &console, &ns_dir, err) < 0 ||
+        acquire_ns(&m, ns_dir, c->name, &userns, &netns, &fresh, err) < 0)
         return -1;
+    /* A machine's loopback is up before anything runs on it. A pinned network is up since
+     * the first start; the name files are written at every one. */
+    if (vps_net_link_up(netns, "lo", err) < 0)
+        goto fail;
+    if ((fresh ? network_vps_up : network_vps_resume)(s->d, c, netns, err) < 0)
+        goto fail;
     struct vps_spawn_init o = {
         .rootfs_path = rootfs,
         .idmapped = !m.shifted,
@@ -260,7 +348,14 @@ static int spawn(struct supervisor *s, const struct vps_config *c, struct vps_rt
         .init_fd = s->init_fd,
         .console_fd = console,
     };
-    return vps_spawn_init(&o, &rt->pid, &rt->pidfd, err);
+    if (vps_spawn_init(&o, &rt->pid, &rt->pidfd, err) < 0)
+        goto fail;
+    return 0;
+fail:
+    /* A first start leaves nothing; a later one leaves the network as the stop left it. */
+    if (fresh)
+        network_forget(s, c->name, ns_dir);
+    return -1;
 }
 
 static int open_vps_dir(struct supervisor *s, const char *name, struct vps_error *err)
@@ -501,6 +596,23 @@ int supervisor_open_netns(struct supervisor *s, const char *name, int *ret_fd,
     return open_of_init(s, name, "ns/net", O_RDONLY, ret_fd, err);
 }
 
+int supervisor_open_pinned_netns(struct supervisor *s, const char *name, int *ret_fd,
+                                 struct vps_error *err)
+{
+    char path[VPS_NAME_MAX + sizeof "/" NS_DIR];
+    cleanup_close int ns_dir = -1;
+
+    (void) snprintf(path, sizeof path, "%s/" NS_DIR, name);
+    ns_dir = openat(s->d->run_fd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (ns_dir < 0 && errno == ENOENT)
+        return vps_error_set(err, VPS_ERR_NOT_FOUND, "vps '%s' has no pinned namespaces", name);
+    if (ns_dir < 0)
+        return vps_error_errno(err, errno, "vps '%s': open '%s'", name, path);
+    if (vps_ns_open_pinned(ns_dir, "net", CLONE_NEWNET, ret_fd, err) < 0)
+        return vps_error_prefix(err, "vps '%s'", name);
+    return 0;
+}
+
 /* ---- adoption ---- */
 
 static int adopt_one(struct supervisor *s, const char *name, struct vps_error *err)
@@ -544,7 +656,8 @@ static int adopt_one(struct supervisor *s, const char *name, struct vps_error *e
     return 0;
 }
 
-/* A run dir whose VPS did not survive: what may be left of it goes. */
+/* A run dir whose VPS did not survive: what may be left of it goes, but for its pinned
+ * namespaces, which a stopped VPS keeps. */
 static void clean_stale(struct supervisor *s, const char *name)
 {
     struct vps_cgroup cg = {.v2_fd = -1};

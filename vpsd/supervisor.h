@@ -18,11 +18,15 @@ int supervisor_new(struct vpsd *d, struct supervisor **ret, struct vps_error *er
 /* Forgets the running VPSes without stopping them (they keep running while vpsd is down). */
 void supervisor_free(struct supervisor *s);
 
-/* Starts c. VPS_ERR_CONFLICT if it runs. On failure nothing is left (cgroup, namespaces,
- * processes, run dir). */
+/* Starts c. The first start makes the VPS's user and network namespaces and pins them under
+ * <run-dir>/<name>/ns/ (user, net) together with its network; later starts reuse them, so
+ * the network persists across stop and start (and vpsd restarts). VPS_ERR_CONFLICT if it
+ * runs. On failure no cgroup or process is left; a first start leaves no pin or network
+ * either, a later one leaves them as the stop did. */
 int supervisor_start(struct supervisor *s, const struct vps_config *c, struct vps_error *err);
 /* Asks a running VPS to stop: SIGTERM to its init, then, after timeout_ms, SIGKILL to every
- * process in its cgroup. kill: at once. The end shows as "stopped" (server_wake_waiters()). */
+ * process in its cgroup. kill: at once. The end shows as "stopped" (server_wake_waiters()).
+ * The pinned namespaces and the network in them stay (see supervisor_forget()). */
 int supervisor_stop(struct supervisor *s, const char *name, uint64_t timeout_ms, bool kill,
                     struct vps_error *err);
 
@@ -53,7 +57,13 @@ int supervisor_open_root(struct supervisor *s, const char *name, int *ret_fd,
 int supervisor_open_netns(struct supervisor *s, const char *name, int *ret_fd,
                           struct vps_error *err);
 
-/* Removes what <run-dir> holds of a stopped VPS (its console.log): at destroy. */
+/* Opens the network namespace pinned for a VPS (running or not). VPS_ERR_NOT_FOUND if it has
+ * none (never started since it was created). */
+int supervisor_open_pinned_netns(struct supervisor *s, const char *name, int *ret_fd,
+                                 struct vps_error *err);
+
+/* At destroy of a stopped VPS: takes its network down (network_vps_down()), unpins its
+ * namespaces and removes what <run-dir> holds of it. Failures are logged. */
 void supervisor_forget(struct supervisor *s, const char *name);
 
 /* Starts every VPS marked autostart that is not running. Failures are logged. */

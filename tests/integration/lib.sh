@@ -42,6 +42,8 @@ cleanup() {
         kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
     done
     cleanup_cgroups
+    # Pinned namespaces of VPSes the test left behind (mounts under the run dir).
+    findmnt -rn -o TARGET | grep "^$RUN/" | sort -r | while read -r m; do umount -l "$m"; done
     rm -rf "$T"
     exit $rc
 }

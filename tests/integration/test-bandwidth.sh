@@ -1,7 +1,7 @@
 #!/bin/bash
 # Bandwidth limits of a VPS (limits.net_egress_bits_per_s, limits.net_ingress_bits_per_s):
 # measured transfers in each direction hold the limits (within 15 %), a PATCH changes them
-# live, a PATCH to 0 lifts them, and nothing (qdisc, nftables table) is left after stop.
+# live, a PATCH to 0 lifts them, and nothing (qdisc, nftables table) is left after destroy.
 # Only 198.18.91.0/24 on a bridge of this test's own: no uplink, no NAT, no forwarding.
 . "$(dirname "$0")/lib.sh"
 command -v busybox >/dev/null || { echo "SKIP: needs busybox"; exit 77; }
@@ -116,6 +116,8 @@ api_json PATCH "/v1/vps/$A" '{"limits":{"net_egress_bits_per_s":8000000}}'
 expect_status 200 "limit again"
 api POST "/v1/vps/$A/stop"
 expect_status 200 "stop $A"
+api DELETE "/v1/vps/$A"
+expect_status 200 "destroy $A"
 stop_vpsd || fail "vpsd exit status"
 ip link del "$BR" 2>/dev/null
 left=$(ip -o link | grep -E "$BR|vh-$A")

@@ -1,8 +1,8 @@
 #!/bin/bash
 # A VPS's network: a bridge made at the first networked start, a veth per VPS with its
 # addresses and default route, name files in the rootfs, addresses changed live, traffic
-# counters, networking that survives a SIGKILL of vpsd, and nothing left after stop and
-# destroy. Only 198.18.0.0/15 on a bridge of this test's own: no uplink, no NAT, no forwarding.
+# counters, networking that survives a SIGKILL of vpsd, and nothing left after destroy.
+# Only 198.18.0.0/15 on a bridge of this test's own: no uplink, no NAT, no forwarding.
 . "$(dirname "$0")/lib.sh"
 command -v busybox >/dev/null || { echo "SKIP: needs busybox"; exit 77; }
 
@@ -62,6 +62,17 @@ hping 198.18.90.4 && fail "removed address still answers"
 hping 198.18.90.2 || fail "remaining address lost"
 vexec "$A" ip route
 grep -q "default via 198.18.90.1" "$T/out" || fail "default route lost: $(cat "$T/out")"
+# Removing the first address of a subnet keeps the others (promote_secondaries).
+api_json PATCH "/v1/vps/$A" '{"network":{"addresses":["198.18.90.2/24","198.18.90.4/24"]}}'
+expect_status 200 "add again"
+api_json PATCH "/v1/vps/$A" '{"network":{"addresses":["198.18.90.4/24"]}}'
+expect_status 200 "remove the first address live"
+hping 198.18.90.4 || fail "the other address went with the first"
+vexec "$A" ip route
+grep -q "default via 198.18.90.1" "$T/out" || fail "default route lost: $(cat "$T/out")"
+api_json PATCH "/v1/vps/$A" '{"network":{"addresses":["198.18.90.2/24"]}}'
+expect_status 200 "back to the first address"
+hping 198.18.90.2 || fail "first address back"
 ok "addresses change live"
 
 api GET "/v1/vps/$A/stats"
@@ -98,7 +109,7 @@ for v in "$A" "$B"; do
     api DELETE "/v1/vps/$v"
     expect_status 200 "destroy $v"
 done
-ip -o link | grep -E "vh-($A|$B)" && fail "veths left after stop"
+ip -o link | grep -E "vh-($A|$B)" && fail "veths left after destroy"
 ok "stop and destroy leave no veth"
 
 stop_vpsd || fail "vpsd exit status"

@@ -521,8 +521,17 @@ START_TEST(bad_input_is_invalid_before_any_kernel_call)
     ck_assert_int_eq(vps_net_veth_create("vt-x", 1, 0, "eth0", 0, "02:00:00:00:01", &err), -1);
     ck_assert_err(err, VPS_ERR_INVALID, "invalid MAC address");
     err = (struct vps_error){0};
-    ck_assert_int_eq(vps_net_veth_create("vt-x", 0, 0, "eth0", 0, NULL, &err), -1);
+    ck_assert_int_eq(vps_net_veth_create("vt-x", -1, 0, "eth0", 0, NULL, &err), -1);
     ck_assert_err(err, VPS_ERR_INVALID, "bridge ifindex");
+    err = (struct vps_error){0};
+    ck_assert_int_eq(vps_net_route_host_add("vt-none0", "198.18.96.2/32", &err), -1);
+    ck_assert_err(err, VPS_ERR_INVALID, "invalid address '198.18.96.2/32'");
+    err = (struct vps_error){0};
+    ck_assert_int_eq(vps_net_neigh_proxy_add("vt/x", "fd00::2", &err), -1);
+    ck_assert_err(err, VPS_ERR_INVALID, "invalid interface name");
+    err = (struct vps_error){0};
+    ck_assert_int_eq(vps_net_route_default_onlink(-1, "vt-none0", "169.254.0.1/32", &err), -1);
+    ck_assert_err(err, VPS_ERR_INVALID, "invalid address");
     err = (struct vps_error){0};
     ck_assert_int_eq(vps_net_veth_create("vt-x", 1, -1, "eth/0", 0, NULL, &err), -1);
     ck_assert_err(err, VPS_ERR_INVALID, "invalid interface name 'eth/0'");

@@ -60,9 +60,10 @@ int vps_net_bridge_ensure(const char *name, const char *cidr, unsigned mtu, int 
 int vps_net_bridge_remove(const char *name, struct vps_error *err);
 
 /* Creates a veth pair: host_if in the caller's namespace, up, attached to the bridge
- * bridge_ifindex; its peer peer_if ("eth0") inside the network namespace netns_fd, made there
- * (so its name never has to be free in the host), up, with MAC peer_mac ("02:00:5e:00:00:01",
- * unicast; NULL: random) and, unless 0, MTU mtu on both ends.
+ * bridge_ifindex (0: to no bridge, as routed mode has it); its peer peer_if ("eth0") inside
+ * the network namespace netns_fd, made there (so its name never has to be free in the host),
+ * up, with MAC peer_mac ("02:00:5e:00:00:01", unicast; NULL: random) and, unless 0, MTU mtu
+ * on both ends.
  * All but the peer's "up" is one RTM_NEWLINK, which the kernel carries out whole or not at
  * all; the peer is then set up from inside netns_fd, and if that fails the pair is deleted
  * again. So a failure leaves no interface behind, in the host or in the namespace.
@@ -103,6 +104,34 @@ int vps_net_addr_del(int netns_fd, const char *ifname, const char *cidr, struct 
  * ENETUNREACH otherwise). Idempotent. */
 int vps_net_route_default(int netns_fd, const char *ifname, const char *gw, struct vps_error *err);
 
+/* Sets the default route of gw's family through gateway gw on ifname marked on-link
+ * (RTNH_F_ONLINK), so gw need not be on any prefix of ifname's: what a VPS in routed mode
+ * with only /32 addresses uses to reach 169.254.0.1. Replaces a default route there is.
+ * Idempotent. */
+int vps_net_route_default_onlink(int netns_fd, const char *ifname, const char *gw,
+                                 struct vps_error *err);
+
 /* The traffic counters of ifname (64-bit, from IFLA_STATS64). */
 int vps_net_link_stats(int netns_fd, const char *ifname, struct vps_net_stats *ret,
                        struct vps_error *err);
+
+/* Routed mode, in the caller's namespace. addr is an address without prefix ("198.18.0.2",
+ * "fd00::2"). Errors as above; none is for the child. */
+
+/* Adds the host route addr/32 (/128) through ifname, scope link, main table. VPS_ERR_EXISTS
+ * if a route to exactly that destination is there already, through whatever interface: an
+ * address routed to one VPS is never taken over by another. */
+int vps_net_route_host_add(const char *ifname, const char *addr, struct vps_error *err);
+
+/* Removes that route. A missing route, or a missing ifname (whose routes went with it), is
+ * success; a route to addr through another interface is left alone. */
+int vps_net_route_host_del(const char *ifname, const char *addr, struct vps_error *err);
+
+/* Adds a proxy neighbour entry (NTF_PROXY, as "ip neigh add proxy addr dev ifname"): the host
+ * answers neighbour solicitations (ARP for IPv4) for addr received on ifname. For IPv6 the
+ * kernel honours it only with net.ipv6.conf.<ifname>.proxy_ndp set. Idempotent. The entry
+ * goes with ifname. */
+int vps_net_neigh_proxy_add(const char *ifname, const char *addr, struct vps_error *err);
+
+/* Removes that entry. A missing entry or ifname is success. */
+int vps_net_neigh_proxy_del(const char *ifname, const char *addr, struct vps_error *err);
