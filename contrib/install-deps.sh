@@ -4,7 +4,7 @@ set -eu
 DEPS="meson ninja-build pkg-config gcc clang jq curl
 libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libarchive-dev check
 libcap-dev libseccomp-dev libc6-dev libnl-3-dev libnl-route-3-dev libnftnl-dev libmnl-dev
-busybox-static util-linux netcat-openbsd"
+busybox-static util-linux netcat-openbsd nftables"
 missing=
 for p in $DEPS; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

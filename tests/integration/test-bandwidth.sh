@@ -120,6 +120,7 @@ api DELETE "/v1/vps/$A"
 expect_status 200 "destroy $A"
 stop_vpsd || fail "vpsd exit status"
 ip link del "$BR" 2>/dev/null
+[ -z "$(nft list tables netdev 2>/dev/null | grep -E "vps-(bw-)?vh-$A")" ] || fail "nftables tables left"
 left=$(ip -o link | grep -E "$BR|vh-$A")
 [ -z "$left" ] || fail "interfaces left: $left"
 ok "nothing left"

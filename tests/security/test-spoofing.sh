@@ -109,10 +109,9 @@ for v in "$A" "$B"; do
     api DELETE "/v1/vps/$v"
     expect_status 200 "destroy $v"
 done
-if command -v nft >/dev/null; then
-    left=$(nft list tables netdev 2>/dev/null | grep -E "vps-vh-($A|$B)")
-    [ -z "$left" ] || fail "filters left after stop: $left"
-fi
+# Every nftables table vpsd made for them (filters and policers) goes with the VPSes.
+left=$(nft list tables netdev 2>/dev/null | grep -E "vps-(bw-)?vh-($A|$B)")
+[ -z "$left" ] || fail "nftables tables left after destroy: $left"
 stop_vpsd || fail "vpsd exit status"
 ip link del "$BR" 2>/dev/null
 left=$(ip -o link | grep -E "$BR|vh-($A|$B)")
