@@ -416,9 +416,13 @@ int vps_tc_clear(const char *host_if, struct vps_error *err)
 
     if (check_args(host_if, 0, 0, err) < 0 || conn_open(&c, err) < 0)
         return -1;
-    /* The policer's chain outlives its device since Linux 6.16: removed whatever the link. */
-    if (link_index(&c, host_if, &ifindex, err) < 0 || (ifindex && unshape(&c, ifindex, err) < 0) ||
-        police(host_if, 0, err) < 0)
+    /* The policer's chain outlives its device since Linux 6.16: it is removed whatever the
+     * link, and a link that cannot be looked up (gone already) only has no shaper left. */
+    if (link_index(&c, host_if, &ifindex, err) < 0) {
+        *err = (struct vps_error){0};
+        ifindex = 0;
+    }
+    if ((ifindex && unshape(&c, ifindex, err) < 0) || police(host_if, 0, err) < 0)
         return vps_error_prefix(err, "bandwidth of '%s'", host_if);
     return 0;
 }

@@ -305,14 +305,16 @@ void network_vps_down(struct vpsd *d, const char *name)
     vps_net_host_ifname(name, host_if);
     if (owned_by_other(d, name, host_if))
         return;
-    if (vps_net_veth_destroy(host_if, &e) < 0)
-        log_error(LOG_WARNING, &e, "vps '%s': delete veth '%s', ignoring", name, host_if);
-    e = (struct vps_error){0};
+    /* Filters first, while the veth they are on still exists; their nftables tables outlive
+     * the device and are removed by name. */
     if (vps_antispoof_clear(host_if, &e) < 0)
         log_error(LOG_WARNING, &e, "vps '%s': remove anti-spoofing filter, ignoring", name);
     e = (struct vps_error){0};
     if (bandwidth_update(name, NULL, &e) < 0)
         log_error(LOG_WARNING, &e, "vps '%s': remove bandwidth limits, ignoring", name);
+    e = (struct vps_error){0};
+    if (vps_net_veth_destroy(host_if, &e) < 0)
+        log_error(LOG_WARNING, &e, "vps '%s': delete veth '%s', ignoring", name, host_if);
 }
 
 int network_vps_resume(struct vpsd *d, const struct vps_config *c, int netns_fd,

@@ -36,6 +36,17 @@ cleanup_cgroups() {
     done
 }
 
+# nftables tables of vpsd's VPS filters whose interface is gone: what a test that failed
+# before destroying its VPS leaves (the tables outlive their device).
+cleanup_nft() {
+    command -v nft >/dev/null || return 0
+    local t
+    for t in $(nft list tables netdev 2>/dev/null | awk '$3 ~ /^vps-(bw-)?vh-/ {print $3}'); do
+        [ -e "/sys/class/net/${t#vps-bw-}" ] || [ -e "/sys/class/net/${t#vps-}" ] ||
+            nft delete table netdev "$t" 2>/dev/null
+    done
+}
+
 cleanup() {
     local rc=$?
     for p in "${PIDS_TO_STOP[@]}" $VPSD_PID; do
@@ -44,6 +55,7 @@ cleanup() {
     cleanup_cgroups
     # Pinned namespaces of VPSes the test left behind (mounts under the run dir).
     findmnt -rn -o TARGET | grep "^$RUN/" | sort -r | while read -r m; do umount -l "$m"; done
+    cleanup_nft
     rm -rf "$T"
     exit $rc
 }
