@@ -355,7 +355,9 @@ static _Noreturn void exec_child(const struct vps_spawn_exec *o, int sync)
         vps_error_errno(&err, errno, "chdir '%s'", o->cwd ? o->cwd : "/");
         child_fail(sync, &err);
     }
-    if (arrange_fds(o->stdio, -1, &sync, &err) < 0 || drop_privileges(o->uid == 0, &err) < 0)
+    if (arrange_fds(o->stdio, o->pass_socket ? o->stdio[0] : -1, &sync, &err) < 0 ||
+        (o->pass_socket && fcntl(3, F_SETFD, 0) < 0 && vps_error_errno(&err, errno, "pass fd 3")) ||
+        drop_privileges(o->uid == 0, &err) < 0)
         child_fail(sync, &err);
     /* The defaults, then the caller's variables over them (a later one wins); execvp looks
      * the command up in that PATH, inside the VPS's root. vpsd's own environment goes. */
@@ -364,6 +366,15 @@ static _Noreturn void exec_child(const struct vps_spawn_exec *o, int sync)
         (void) putenv((char *) default_env[i]);
     for (const char *const *e = o->envp; e && *e; e++)
         (void) putenv((char *) *e);
+    if (o->pass_socket) {
+        /* exec keeps the pid, so this process's own pid (in the VPS's pid namespace, where
+         * the service will look) is the one sd_listen_fds() expects; set after the caller's
+         * variables so that they cannot override it. */
+        char pid[16];
+        (void) snprintf(pid, sizeof pid, "%d", (int) getpid());
+        (void) setenv("LISTEN_FDS", "1", 1);
+        (void) setenv("LISTEN_PID", pid, 1);
+    }
     execvp(o->argv[0], (char *const *) o->argv);
     vps_error_errno(&err, errno, "exec '%s'", o->argv[0]);
     if (err.errnum == ENOENT)

@@ -7,6 +7,7 @@
 
 #include "vps/store.h"
 
+struct activator;
 struct loop;
 struct server;
 struct events;
@@ -48,6 +49,7 @@ struct vpsd {
     struct events *events;
     struct ops *ops;
     struct supervisor *sup;
+    struct activator *act; /* on-demand activation's listening sockets */
     uint64_t started_ms;
     bool stopping;
     bool socket_bound; /* this process bound the socket path and removes it */

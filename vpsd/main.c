@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "activator.h"
 #include "api.h"
 #include "events.h"
 #include "log.h"
@@ -379,6 +380,10 @@ static int start(struct vpsd *d, struct vps_error *err)
         close(listen_fd);
         return -1;
     }
+    if (activator_new(d, &d->act, err) < 0) {
+        close(listen_fd);
+        return -1;
+    }
     /* Template builds that a crash interrupted. */
     if (vps_storage_remove_stale(&d->store.storage, d->templates_fd, NULL, &e) < 0)
         log_error(LOG_WARNING, &e, "remove stale template builds, ignoring");
@@ -405,6 +410,7 @@ static void stop(struct vpsd *d)
     ops_free(d->ops);
     api_exec_shutdown();
     server_stop(d->server);
+    activator_free(d->act);
     supervisor_free(d->sup); /* running VPSes keep running */
     if (d->socket_bound)     /* never another daemon's socket, found live at start-up */
         (void) unlink(d->opt.socket_path);

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "activator.h"
 #include "events.h"
 #include "log.h"
 #include "loop.h"
@@ -164,6 +165,7 @@ void supervisor_forget(struct supervisor *s, const char *name)
     cleanup_close int ns_dir = -1;
 
     (void) snprintf(path, sizeof path, "%s/" NS_DIR, name);
+    activator_unbind_vps(s->d->act, name); /* the sockets hold the namespace */
     ns_dir = openat(s->d->run_fd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (ns_dir >= 0)
         network_forget(s, name, ns_dir);
@@ -398,6 +400,7 @@ int supervisor_start(struct supervisor *s, const struct vps_config *c, struct vp
         log_warning("vps '%s': limits this host cannot enforce: %s, ignoring", c->name, skipped);
     (void) snprintf(text, sizeof text, "vps '%s': started (init pid %d)", c->name, (int) rt->pid);
     publish(s, "vps_started", c->name, text);
+    activator_bind_vps(s->d->act, c);
     return 0;
 fail:
     if (rt->pidfd >= 0) {

@@ -52,6 +52,8 @@ struct vps_spawn_exec {
     const char *cwd;         /* NULL: / */
     int stdio[3];
     bool setsid_ctty; /* make stdio[0] (a pty) the controlling terminal */
+    bool pass_socket; /* stdio[0] (a socket) also as fd 3, with LISTEN_FDS=1 and LISTEN_PID:
+                       * systemd's socket-activation protocol */
 };
 
 /* Runs a command inside a running VPS. */
