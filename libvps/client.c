@@ -397,7 +397,7 @@ static int finish_json(struct transfer *t, long *ret_status, json_t **ret_body,
                        struct vps_error *err)
 {
     cleanup_json json_t *body = NULL;
-    long status;
+    long status = 0;
 
     if (perform(t, &status, err) < 0)
         return -1;

@@ -146,7 +146,7 @@ int vpsctl_list(struct vpsctl *ctx, int argc, char **argv, const struct vpsctl_l
     cleanup_(table_freep) struct table *t = NULL;
     cleanup_json json_t *answer = NULL;
     bool names = false;
-    int r, first;
+    int r, first = 0;
     size_t i;
     json_t *v;
 
