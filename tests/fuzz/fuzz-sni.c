@@ -13,35 +13,12 @@
 #include "fuzz.h"
 #include "vps/peek.h"
 
-#define SENTINEL "\x01untouched"
+#include "fuzz-oracle.h"
 
 static void fail(const char *what, size_t len)
 {
     fprintf(stderr, "fuzz-sni: %s (input of %zu bytes)\n", what, len);
     abort();
-}
-
-/* An oracle written apart from peek.c: labels of [a-z0-9-], not starting or ending in '-',
- * 1..63 long, joined by single dots, 253 at most. */
-static bool dns_name_valid(const char *s)
-{
-    size_t len = strlen(s), label = 0;
-
-    if (len == 0 || len > 253)
-        return false;
-    for (size_t i = 0; i <= len; i++) {
-        if (s[i] == '.' || s[i] == '\0') {
-            if (label == 0 || label > 63 || s[i - 1] == '-')
-                return false;
-            label = 0;
-        } else if ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-                   (s[i] == '-' && label > 0)) {
-            label++;
-        } else {
-            return false;
-        }
-    }
-    return true;
 }
 
 struct answer {
