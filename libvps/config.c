@@ -5,8 +5,11 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
+#include "vps/addr.h"
 #include "vps/config.h"
 #include "vps/tc.h"
 
@@ -150,57 +153,91 @@ static int check_user(const char *s, const char *path, struct vps_error *err)
     return 0;
 }
 
-/* "ip:port" with IPv6 in brackets; port 1..65535. */
+/* "ip:port" with IPv6 in brackets; port 1..65535 (vps/addr.h). */
 static int check_ip_port(const char *s, const char *path, struct vps_error *err)
 {
-    char host[64];
-    const char *colon;
+    struct sockaddr_storage ss;
+    socklen_t len;
 
-    if (s[0] == '[') {
-        const char *end = strchr(s, ']');
-        if (!end || end[1] != ':' || (size_t) (end - s - 1) >= sizeof host)
-            goto bad;
-        memcpy(host, s + 1, (size_t) (end - s - 1));
-        host[end - s - 1] = '\0';
-        colon = end + 1;
-        unsigned char a[16];
-        if (inet_pton(AF_INET6, host, a) != 1)
-            goto bad;
-    } else {
-        colon = strrchr(s, ':');
-        if (!colon || (size_t) (colon - s) >= sizeof host)
-            goto bad;
-        memcpy(host, s, (size_t) (colon - s));
-        host[colon - s] = '\0';
-        unsigned char a[4];
-        if (inet_pton(AF_INET, host, a) != 1)
-            goto bad;
-    }
-    char *end;
-    errno = 0;
-    unsigned long port = strtoul(colon + 1, &end, 10);
-    if (!isdigit((unsigned char) colon[1]) || *end || errno || port == 0 || port > 65535)
-        goto bad;
-    return 0;
-bad:
+    if (vps_addr_parse(s, &ss, &len))
+        return 0;
     return vps_error_set(err, VPS_ERR_INVALID,
                          "%s: expected \"ip:port\" (IPv6 as \"[addr]:port\"), got '%.64s'", path,
                          s);
 }
 
+/* A unix socket path: absolute, under sun_path's 108 bytes, no "." or ".." component. */
+static int check_unix_path(const char *s, const char *path, struct vps_error *err)
+{
+    if (s[0] != '/' || strlen(s) >= 108 || strcmp(s, "/") == 0)
+        goto bad;
+    for (const char *c = s; *c;) {
+        size_t n;
+        c += strspn(c, "/");
+        n = strcspn(c, "/");
+        if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+            goto bad;
+        c += n;
+    }
+    return 0;
+bad:
+    return vps_error_set(err, VPS_ERR_INVALID,
+                         "%s: expected \"unix:/absolute/path\" (under 108 bytes, no \".\" or "
+                         "\"..\"), got '%.64s'",
+                         path, s);
+}
+
 static int check_listen(const char *s, const char *path, struct vps_error *err)
 {
-    if (strncmp(s, "unix:", 5) == 0) {
-        if (s[5] != '/' || strlen(s + 5) >= 108)
-            return vps_error_set(err, VPS_ERR_INVALID,
-                                 "%s: expected \"unix:/absolute/path\" (under 108 bytes), got "
-                                 "'%.64s'",
-                                 path, s);
-        return 0;
-    }
+    if (strncmp(s, "unix:", 5) == 0)
+        return check_unix_path(s + 5, path, err);
     if (strncmp(s, "tcp:", 4) == 0 || strncmp(s, "udp:", 4) == 0)
         s += 4;
     return check_ip_port(s, path, err);
+}
+
+/* The canonical form of a checked "ip:port": inet_ntop()'s spelling, decimal port. */
+static char *canon_ip_port(const char *s)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char buf[VPS_ADDR_TEXT_MAX];
+
+    if (!vps_addr_parse(s, &ss, &len))
+        return strdup(s); /* not reached: checked before */
+    vps_addr_format(&ss, buf, sizeof buf);
+    return strdup(buf);
+}
+
+/* The canonical form of a checked listen entry: "ip:port" for TCP (no "tcp:"),
+ * "udp:ip:port", "unix:/path" with single slashes and none at the end. So two spellings of
+ * one socket compare equal. */
+static char *canon_listen(const char *s)
+{
+    char buf[5 + 108], *a;
+
+    if (strncmp(s, "unix:", 5) == 0) {
+        size_t o = 5, n;
+        memcpy(buf, "unix:", 5);
+        for (const char *c = s + 5; *(c += strspn(c, "/")); c += n) {
+            n = strcspn(c, "/");
+            if (o + 1 + n >= sizeof buf)
+                return NULL; /* not reached: checked to be under 108 bytes */
+            buf[o++] = '/';
+            memcpy(buf + o, c, n);
+            o += n;
+        }
+        buf[o] = '\0';
+        return strdup(buf);
+    }
+    bool udp = strncmp(s, "udp:", 4) == 0;
+    if (udp || strncmp(s, "tcp:", 4) == 0)
+        s += 4;
+    if (!(a = canon_ip_port(s)))
+        return NULL;
+    (void) snprintf(buf, sizeof buf, "%s%s", udp ? "udp:" : "", a);
+    free(a);
+    return strdup(buf);
 }
 
 /* "addr[/prefix]" to canonical "addr/prefix"; the prefix defaults to a host route. */
@@ -352,6 +389,7 @@ static int emit_restart(const void *src, json_t **ret, struct vps_error *err)
 
 struct match_in {
     char *front, *http_host, *tls_sni, *protocol;
+    bool dflt;
 };
 
 static int check_protocol(const char *s, const char *path, struct vps_error *err)
@@ -385,6 +423,7 @@ static const struct vps_json_field match_fields[] = {
      .offset = offsetof(struct match_in, protocol),
      .max = 8,
      .check = check_protocol},
+    {.name = "default", .kind = VPS_JSON_BOOL, .offset = offsetof(struct match_in, dflt)},
 };
 
 static void match_free_array(struct vps_match *m, size_t n)
@@ -403,21 +442,32 @@ static int parse_one_match(const json_t *v, struct vps_match *ret, const char *p
     int r, kinds;
 
     r = vps_json_parse_fields(v, match_fields, ELEMENTSOF(match_fields), &in, path, err);
-    kinds = !!in.http_host + !!in.tls_sni + !!in.protocol;
+    kinds = !!in.http_host + !!in.tls_sni + !!in.protocol + in.dflt;
     if (r == 0 && kinds != 1)
         r = vps_error_set(err, VPS_ERR_INVALID,
-                          "%s: exactly one of \"http_host\", \"tls_sni\", \"protocol\" is needed",
+                          "%s: exactly one of \"http_host\", \"tls_sni\", \"protocol\", "
+                          "\"default\": true is needed",
                           path);
+    if (r == 0 && !(ret->front = canon_ip_port(in.front)))
+        r = vps_error_errno(err, ENOMEM, "%s", path);
+    free(in.front);
+    in.front = NULL;
     if (r < 0) {
         vps_json_free_fields(&in, match_fields, ELEMENTSOF(match_fields));
         return -1;
     }
-    ret->front = in.front;
-    ret->kind = in.http_host ? VPS_MATCH_HTTP_HOST
-                : in.tls_sni ? VPS_MATCH_TLS_SNI
-                             : VPS_MATCH_PROTOCOL;
+    ret->kind = in.http_host  ? VPS_MATCH_HTTP_HOST
+                : in.tls_sni  ? VPS_MATCH_TLS_SNI
+                : in.protocol ? VPS_MATCH_PROTOCOL
+                              : VPS_MATCH_DEFAULT;
     ret->value = in.http_host ? in.http_host : in.tls_sni ? in.tls_sni : in.protocol;
     return 0;
+}
+
+bool vps_match_equal(const struct vps_match *a, const struct vps_match *b)
+{
+    return strcmp(a->front, b->front) == 0 && a->kind == b->kind &&
+           (a->kind == VPS_MATCH_DEFAULT || strcmp(a->value, b->value) == 0);
 }
 
 struct match_list {
@@ -463,10 +513,14 @@ static int emit_matches(const void *src, json_t **ret, struct vps_error *err)
 
     if (!a)
         return vps_error_errno(err, ENOMEM, "emit");
-    for (size_t i = 0; i < ml->n; i++)
-        if (json_array_append_new(a, json_pack("{s:s, s:s}", "front", ml->v[i].front,
-                                               keys[ml->v[i].kind], ml->v[i].value)) < 0)
+    for (size_t i = 0; i < ml->n; i++) {
+        const struct vps_match *m = &ml->v[i];
+        json_t *o = m->kind == VPS_MATCH_DEFAULT
+                        ? json_pack("{s:s, s:b}", "front", m->front, "default", 1)
+                        : json_pack("{s:s, s:s}", "front", m->front, keys[m->kind], m->value);
+        if (json_array_append_new(a, o) < 0)
             return vps_error_errno(err, ENOMEM, "emit");
+    }
     *ret = TAKE_PTR(a);
     return 0;
 }
@@ -559,7 +613,21 @@ static void service_done(struct vps_service *s)
     vps_json_free_fields(s, service_fields, ELEMENTSOF(service_fields));
 }
 
-static int service_check(const struct vps_service *s, const char *path, struct vps_error *err)
+/* Replaces *s by its canonical form. */
+static int canon_in_place(char **s, char *(*canon)(const char *), const char *path,
+                          struct vps_error *err)
+{
+    char *c = canon(*s);
+
+    if (!c)
+        return vps_error_errno(err, ENOMEM, "%s", path);
+    free(*s);
+    *s = c;
+    return 0;
+}
+
+/* Checks what spans fields and brings addresses to their canonical form. */
+static int service_finish(struct vps_service *s, const char *path, struct vps_error *err)
 {
     char p[VPS_JSON_PATH_MAX];
 
@@ -577,6 +645,26 @@ static int service_check(const struct vps_service *s, const char *path, struct v
     if (s->mode == VPS_SERVICE_LISTEN && s->n_match > 0)
         return vps_error_set(err, VPS_ERR_INVALID,
                              "%s.match: content rules need \"mode\" \"accept\" or \"proxy\"", path);
+    if (s->proxy_to && canon_in_place(&s->proxy_to, canon_ip_port, path, err) < 0)
+        return -1;
+    for (size_t i = 0; i < s->listen.n; i++) {
+        vps_json_path_key(p, sizeof p, path, "listen");
+        if (canon_in_place(&s->listen.v[i], canon_listen, p, err) < 0)
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(s->listen.v[i], s->listen.v[j]) == 0)
+                return vps_error_set(err, VPS_ERR_INVALID, "%s.listen[%zu]: '%s' is listed twice",
+                                     path, i, s->listen.v[i]);
+        /* Datagrams have no connection to hand over or relay. */
+        if (strncmp(s->listen.v[i], "udp:", 4) == 0 && s->mode == VPS_SERVICE_PROXY)
+            return vps_error_set(err, VPS_ERR_INVALID,
+                                 "%s.listen[%zu]: udp needs \"mode\" \"accept\" or \"listen\"",
+                                 path, i);
+    }
+    for (size_t i = 0; i < s->n_match; i++)
+        for (size_t j = 0; j < i; j++)
+            if (vps_match_equal(&s->match[i], &s->match[j]))
+                return vps_error_set(err, VPS_ERR_INVALID, "%s.match[%zu]: listed twice", path, i);
     return 0;
 }
 
@@ -605,7 +693,7 @@ static int parse_services(const json_t *v, void *dst, const char *path, struct v
         c->n_services++;
         if (vps_json_parse_fields(json_array_get(v, i), service_fields, ELEMENTSOF(service_fields),
                                   s, p, err) < 0 ||
-            service_check(s, p, err) < 0)
+            service_finish(s, p, err) < 0)
             return -1;
         for (size_t j = 0; j < i; j++) {
             if (strcmp(c->services[j].name, s->name) == 0)
@@ -616,6 +704,12 @@ static int parse_services(const json_t *v, void *dst, const char *path, struct v
                     return vps_error_set(err, VPS_ERR_INVALID,
                                          "%s.listen[%zu]: '%s' is used by service '%s'", p, k,
                                          s->listen.v[k], c->services[j].name);
+            for (size_t k = 0; k < s->n_match; k++)
+                for (size_t m = 0; m < c->services[j].n_match; m++)
+                    if (vps_match_equal(&s->match[k], &c->services[j].match[m]))
+                        return vps_error_set(err, VPS_ERR_INVALID,
+                                             "%s.match[%zu]: service '%s' has the same rule", p, k,
+                                             c->services[j].name);
         }
     }
     return 0;
@@ -901,6 +995,7 @@ static const struct vps_json_field config_fields[] = {
      .max = 64,
      .check = check_timestamp},
     {.name = "autostart", .kind = VPS_JSON_BOOL, .offset = offsetof(struct vps_config, autostart)},
+    {.name = "autostop", .kind = VPS_JSON_BOOL, .offset = offsetof(struct vps_config, autostop)},
     {.name = "owners",
      .kind = VPS_JSON_CUSTOM,
      .offset = offsetof(struct vps_config, owners),

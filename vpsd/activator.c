@@ -545,3 +545,38 @@ void activator_free(struct activator *a)
     vps_close(a->own_netns_fd);
     free(a);
 }
+
+/* ---- placeholders of the next slice ---- */
+
+int activator_deliver(struct activator *a, const char *vps, const char *service, int conn,
+                      const char *peer, struct vps_error *err)
+{
+    (void) a, (void) vps, (void) service, (void) peer;
+    vps_close(conn);
+    return vps_error_set(err, VPS_ERR_CONFLICT, "delivery from fronts is not there yet");
+}
+
+json_t *activator_service_status(struct activator *a, const char *vps, const char *service)
+{
+    (void) a, (void) vps, (void) service;
+    return json_pack("{s:s}", "state", "idle");
+}
+
+int activator_service_start(struct activator *a, const struct vps_config *c, const char *service,
+                            struct vps_error *err)
+{
+    (void) a, (void) c, (void) service;
+    return vps_error_set(err, VPS_ERR_CONFLICT, "not there yet");
+}
+
+int activator_service_stop(struct activator *a, const char *vps, const char *service,
+                           struct vps_error *err)
+{
+    (void) a, (void) vps, (void) service;
+    return vps_error_set(err, VPS_ERR_CONFLICT, "not there yet");
+}
+
+void activator_vps_stopped(struct activator *a, const char *name)
+{
+    (void) a, (void) name;
+}

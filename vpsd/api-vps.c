@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "activator.h"
 #include "api.h"
 #include "events.h"
+#include "front.h"
 #include "network.h"
 #include "supervisor.h"
 #include "vps/json.h"
@@ -124,9 +126,10 @@ int api_vps_create(struct request *r, struct vps_error *err)
     c->created_at = strdup(ts);
     if (!c->created_at)
         return vps_error_errno(err, ENOMEM, "create");
-    if (open_template(r, c->template_name, &tfd, err) < 0 ||
+    if (front_check(r->d->front, c, err) < 0 || open_template(r, c->template_name, &tfd, err) < 0 ||
         vps_store_create(&r->d->store, c, tfd, r->d->rootfs_shift, err) < 0)
         return -1;
+    front_update_vps(r->d->front, c);
     publish(r, "vps_created", c, "created");
     (void) snprintf(loc, sizeof loc, "/v1/vps/%s", c->name);
     reply_header(r, "Location", loc);
@@ -191,14 +194,24 @@ int api_vps_patch(struct request *r, struct vps_error *err)
     /* A patch that resets the hostname falls back to the name, as at create. */
     if (json_is_null(json_object_get(r->body, "hostname")))
         (void) json_object_del(merged, "hostname");
-    if (vps_config_from_json(merged, &n, err) < 0 || vps_store_save(&r->d->store, n, err) < 0)
+    if (vps_config_from_json(merged, &n, err) < 0 || api_vps_commit(r, c, n, err) < 0)
         return -1;
-    /* Limits and addresses change live; the rest (hostname, nameservers, services) at the
-     * next start. */
-    if (supervisor_apply_limits(r->d->sup, n, err) < 0 || network_vps_apply(r->d, c, n, err) < 0)
-        return -1;
-    publish(r, "vps_changed", n, "changed");
     return reply_vps(r, 200, n, err);
+}
+
+int api_vps_commit(struct request *r, const struct vps_config *old, const struct vps_config *n,
+                   struct vps_error *err)
+{
+    if (front_check(r->d->front, n, err) < 0 || vps_store_save(&r->d->store, n, err) < 0)
+        return -1;
+    /* Limits, addresses and services change live; hostname and nameservers at the next
+     * start. */
+    if (supervisor_apply_limits(r->d->sup, n, err) < 0 || network_vps_apply(r->d, old, n, err) < 0)
+        return -1;
+    activator_bind_vps(r->d->act, n);
+    front_update_vps(r->d->front, n);
+    publish(r, "vps_changed", n, "changed");
+    return 0;
 }
 
 int api_vps_delete(struct request *r, struct vps_error *err)
@@ -211,6 +224,7 @@ int api_vps_delete(struct request *r, struct vps_error *err)
         return vps_error_set(err, VPS_ERR_CONFLICT, "vps '%s' is running: stop it first", c->name);
     if (vps_store_destroy(&r->d->store, c->name, err) < 0)
         return -1;
+    front_remove_vps(r->d->front, c->name);
     supervisor_forget(r->d->sup, c->name);
     publish(r, "vps_deleted", c, "destroyed");
     return reply_json(r, 200, json_pack("{s:s}", "deleted", c->name));

@@ -23,8 +23,22 @@ void api_exec_shutdown(void);
 int api_load_vps(struct request *r, struct vps_config **ret, struct vps_error *err);
 /* True if the caller is listed in the owners of at least one VPS (api-vps.c). */
 bool api_caller_owns_any(struct request *r);
+/* Saves n, the new config of the VPS whose config was old, and applies it live: limits,
+ * addresses, on-demand services and front rules; publishes vps_changed. A content rule that
+ * another VPS holds is VPS_ERR_CONFLICT, before anything is saved (api-vps.c). */
+int api_vps_commit(struct request *r, const struct vps_config *old, const struct vps_config *n,
+                   struct vps_error *err);
 /* {"config": ..., "status": ...} of a VPS (api-vps.c). */
 json_t *api_vps_json(struct request *r, const struct vps_config *c, struct vps_error *err);
+
+/* /v1/vps/{name}/services[/{service}[/start|/stop]] (api-service.c). */
+int api_service_list(struct request *r, struct vps_error *err);
+int api_service_add(struct request *r, struct vps_error *err);
+int api_service_get(struct request *r, struct vps_error *err);
+int api_service_patch(struct request *r, struct vps_error *err);
+int api_service_delete(struct request *r, struct vps_error *err);
+int api_service_start(struct request *r, struct vps_error *err);
+int api_service_stop(struct request *r, struct vps_error *err);
 
 int api_template_list(struct request *r, struct vps_error *err);
 int api_template_get(struct request *r, struct vps_error *err);

@@ -8,6 +8,7 @@
 #include "vps/store.h"
 
 struct activator;
+struct front;
 struct loop;
 struct server;
 struct events;
@@ -50,6 +51,7 @@ struct vpsd {
     struct ops *ops;
     struct supervisor *sup;
     struct activator *act; /* on-demand activation's listening sockets */
+    struct front *front;   /* shared front addresses routed by content */
     uint64_t started_ms;
     bool stopping;
     bool socket_bound; /* this process bound the socket path and removes it */

@@ -16,6 +16,7 @@
 #include <sys/un.h>
 
 #include "activator.h"
+#include "front.h"
 #include "api.h"
 #include "events.h"
 #include "log.h"
@@ -380,7 +381,7 @@ static int start(struct vpsd *d, struct vps_error *err)
         close(listen_fd);
         return -1;
     }
-    if (activator_new(d, &d->act, err) < 0) {
+    if (activator_new(d, &d->act, err) < 0 || front_new(d, &d->front, err) < 0) {
         close(listen_fd);
         return -1;
     }
@@ -410,6 +411,7 @@ static void stop(struct vpsd *d)
     ops_free(d->ops);
     api_exec_shutdown();
     server_stop(d->server);
+    front_free(d->front); /* before the activator it delivers to */
     activator_free(d->act);
     supervisor_free(d->sup); /* running VPSes keep running */
     if (d->socket_bound)     /* never another daemon's socket, found live at start-up */

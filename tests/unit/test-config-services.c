@@ -16,13 +16,19 @@ static void listen_invalid(const char *addr)
     cfg_invalid(text, "services[0].listen[0]: expected");
 }
 
-static void listen_ok(const char *addr)
+/* addr is taken and stored as canon. */
+static void listen_canon(const char *addr, const char *canon)
 {
     char text[512];
 
     snprintf(text, sizeof text, SVC(", 'listen': ['%s']"), addr);
     cleanup_(vps_config_freep) struct vps_config *c = cfg_ok(text);
-    ck_assert_str_eq(c->services[0].listen.v[0], addr);
+    ck_assert_str_eq(c->services[0].listen.v[0], canon);
+}
+
+static void listen_ok(const char *addr)
+{
+    listen_canon(addr, addr);
 }
 
 /* ---- services ---- */
@@ -131,7 +137,11 @@ END_TEST
 START_TEST(config_accepts_listen_formats)
 {
     listen_ok("198.18.0.2:22");
-    listen_ok("tcp:198.18.0.2:22");
+    listen_canon("tcp:198.18.0.2:22", "198.18.0.2:22");
+    listen_canon("198.18.0.2:0022", "198.18.0.2:22");
+    listen_canon("[2001:DB8:0::1]:443", "[2001:db8::1]:443");
+    listen_canon("udp:[0::0]:53", "udp:[::]:53");
+    listen_canon("unix://run//panel.sock/", "unix:/run/panel.sock");
     listen_ok("udp:[::]:53");
     listen_ok("udp:198.18.0.2:53");
     listen_ok("[2001:db8::1]:443");
@@ -185,12 +195,22 @@ START_TEST(config_rejects_bad_listen_formats)
     snprintf(path, sizeof path, "unix:/%s", p106);
     listen_ok(path);
     snprintf(text, sizeof text, SVC(", 'listen': ['unix:/%s']"), p107);
-    cfg_invalid(text, "services[0].listen[0]: expected \"unix:/absolute/path\" (under 108 bytes)");
+    cfg_invalid(text, "services[0].listen[0]: expected \"unix:/absolute/path\" (under 108 bytes");
+    cfg_invalid(SVC(", 'listen': ['unix:/run/../etc/x']"), "services[0].listen[0]: expected");
+    cfg_invalid(SVC(", 'listen': ['unix:/run/./x']"), "services[0].listen[0]: expected");
+    cfg_invalid(SVC(", 'listen': ['unix:/']"), "services[0].listen[0]: expected");
+    cfg_invalid(SVC(", 'listen': ['198.18.0.2:+22']"), "services[0].listen[0]: expected");
 }
 END_TEST
 
 START_TEST(config_rejects_same_listen_twice)
 {
+    /* Two spellings of one socket are one socket. */
+    cfg_invalid(SVC(", 'listen': ['198.18.0.2:22', 'tcp:198.18.0.2:022']"),
+                "services[0].listen[1]: '198.18.0.2:22' is listed twice");
+    cfg_invalid(
+        SVC(", 'mode': 'proxy', 'proxy_to': '127.0.0.1:80', 'listen': ['udp:198.18.0.2:53']"),
+        "services[0].listen[0]: udp needs");
     cfg_invalid(SVC(", 'listen': ['198.18.0.2:22', '198.18.0.2:22']"),
                 "services[0].listen[1]: '198.18.0.2:22' is listed twice");
     cfg_invalid("{'name': 'web1', 'services': ["
@@ -263,6 +283,19 @@ START_TEST(config_checks_match_rules)
                 "services[0].match[0].http_host: '' is not a valid host name");
     cfg_invalid(MATCH("[]"), "services[0].match[0]: expected an object, got an array");
     cfg_invalid(SVC(", 'match': {}"), "services[0].match: expected an array, got an object");
+    cfg_invalid(MATCH("{'front': '198.18.0.1:443', 'default': false}"),
+                "services[0].match[0]: exactly one of");
+    cfg_invalid(MATCH("{'front': '198.18.0.1:443', 'default': true, 'protocol': 'ssh'}"),
+                "services[0].match[0]: exactly one of");
+    cfg_invalid(MATCH("{'front': '198.18.0.1:443', 'tls_sni': 'a.example'},"
+                      "{'front': '198.18.0.1:0443', 'tls_sni': 'a.example'}"),
+                "services[0].match[1]: listed twice");
+    cfg_invalid("{'name': 'web1', 'services': ["
+                "{'name': 'a', 'command': ['/bin/a'], 'match': [{'front': '198.18.0.1:80', "
+                "'default': true}]},"
+                "{'name': 'b', 'command': ['/bin/b'], 'match': [{'front': '198.18.0.1:80', "
+                "'default': true}]}]}",
+                "services[1].match[0]: service 'a' has the same rule");
 
     static const char *const bad_hosts[] = {"*",    "*.",   "a.*.b", "**.a", "a..b",  ".a",
                                             "-a.b", "a-.b", "a_b.c", "a b",  "*.*.a", "a:443"};
@@ -273,6 +306,26 @@ START_TEST(config_checks_match_rules)
         cfg_invalid(text, "services[0].match[0].http_host: '");
     }
 #undef MATCH
+}
+END_TEST
+
+/* The default rule of a front, and fronts in canonical form, through a JSON round trip. */
+START_TEST(config_match_default_and_canonical_front)
+{
+    cleanup_(vps_config_freep) struct vps_config *c =
+        cfg_ok(SVC(", 'match': [{'front': '[2001:DB8::1]:080', 'default': true}]"));
+    cleanup_json json_t *j = NULL;
+    struct vps_error e = {0};
+
+    ck_assert_int_eq(c->services[0].match[0].kind, VPS_MATCH_DEFAULT);
+    ck_assert_ptr_null(c->services[0].match[0].value);
+    ck_assert_str_eq(c->services[0].match[0].front, "[2001:db8::1]:80");
+    ck_assert_int_eq(vps_config_to_json(c, &j, &e), 0);
+    json_t *m = json_array_get(
+        json_object_get(json_array_get(json_object_get(j, "services"), 0), "match"), 0);
+    ck_assert(json_is_true(json_object_get(m, "default")));
+    ck_assert_str_eq(json_string_value(json_object_get(m, "front")), "[2001:db8::1]:80");
+    ck_assert_ptr_null(json_object_get(m, "http_host"));
 }
 END_TEST
 
@@ -379,6 +432,7 @@ static Suite *config_services_suite(void)
     tcase_add_test(services, config_checks_service_env_user_cwd);
     tcase_add_test(services, config_error_paths_name_the_element);
     tcase_add_test(services, config_service_mode_names);
+    tcase_add_test(services, config_match_default_and_canonical_front);
     suite_add_tcase(s, services);
     return s;
 }

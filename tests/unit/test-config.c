@@ -532,6 +532,7 @@ START_TEST(config_round_trips_minimal_with_defaults_spelled_out)
     ck_assert_str_eq(json_string_value(json_object_get(j, "hostname")), "web1");
     ck_assert_str_eq(json_string_value(json_object_get(j, "template")), "minimal");
     ck_assert(json_is_false(json_object_get(j, "autostart")));
+    ck_assert(json_is_false(json_object_get(j, "autostop")));
     ck_assert_int_eq(json_integer_value(json_object_get(limits, "ram_bytes")), 536870912);
     ck_assert_int_eq(json_integer_value(json_object_get(limits, "cpu_weight")), 100);
     ck_assert_int_eq(json_integer_value(json_object_get(limits, "pids")), 4096);

@@ -56,12 +56,14 @@ enum vps_match_kind {
     VPS_MATCH_HTTP_HOST,
     VPS_MATCH_TLS_SNI,
     VPS_MATCH_PROTOCOL,
+    VPS_MATCH_DEFAULT, /* what no other rule of the front takes */
 };
 
 struct vps_match {
-    char *front; /* shared host address "ip:port" */
+    char *front; /* shared host address "ip:port", canonical (vps/addr.h) */
     enum vps_match_kind kind;
-    char *value; /* host name (may start with "*."), or "ssh" / "tls" / "http" */
+    char *value; /* host name (may start with "*."), or "ssh" / "tls" / "http"; NULL for
+                  * VPS_MATCH_DEFAULT */
 };
 
 struct vps_service {
@@ -70,7 +72,8 @@ struct vps_service {
     char *user;              /* user name or uid inside the VPS; default root */
     char *cwd;               /* absolute; default / */
     struct vps_strv env;     /* "KEY=value" */
-    struct vps_strv listen;  /* "[tcp:|udp:]ip:port" or "unix:/path" */
+    struct vps_strv listen;  /* canonical: "ip:port" (TCP), "udp:ip:port" or "unix:/path";
+                              * "tcp:ip:port" and other spellings are accepted */
     struct vps_match *match;
     size_t n_match;
     enum vps_service_mode mode;
@@ -85,6 +88,7 @@ struct vps_config {
     char *template_name;
     char *created_at; /* RFC 3339, set by vpsd */
     bool autostart;
+    bool autostop;    /* stop the VPS when its last on-demand service has gone idle */
     uint32_t *owners; /* uids */
     size_t n_owners;
     struct vps_limits limits;
@@ -118,3 +122,6 @@ int vps_config_to_json(const struct vps_config *c, json_t **ret, struct vps_erro
 bool vps_config_has_owner(const struct vps_config *c, uid_t uid);
 
 const char *vps_service_mode_name(enum vps_service_mode m);
+
+/* True if a and b are the same rule (front, kind and value). */
+bool vps_match_equal(const struct vps_match *a, const struct vps_match *b);

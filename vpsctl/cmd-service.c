@@ -1,0 +1,1 @@
+/* vpsctl service add|list|show|remove|start|stop. Placeholder until the commands land. */
