@@ -191,9 +191,9 @@ static void reset_signals(void)
 
 /* Becomes uid/gid inside the user namespace just joined. Until then the process runs with
  * the host's ids, which the namespace does not map. */
-static int become(uid_t uid, gid_t gid, struct vps_error *err)
+static int become(uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups, struct vps_error *err)
 {
-    if (setresgid(gid, gid, gid) < 0 || setgroups(0, NULL) < 0)
+    if (setresgid(gid, gid, gid) < 0 || setgroups(n_groups, groups) < 0)
         return vps_error_errno(err, errno, "set gid %u", (unsigned) gid);
     if (setresuid(uid, uid, uid) < 0)
         return vps_error_errno(err, errno, "set uid %u", (unsigned) uid);
@@ -282,7 +282,7 @@ static _Noreturn void init_child(const struct vps_spawn_init *o, int sync)
         vps_error_errno(&err, errno, "join user namespace");
         child_fail(sync, &err);
     }
-    if (vps_caps_drop_bounding(&err) < 0 || become(0, 0, &err) < 0)
+    if (vps_caps_drop_bounding(&err) < 0 || become(0, 0, NULL, 0, &err) < 0)
         child_fail(sync, &err);
     if (unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP) < 0) {
         vps_error_errno(&err, errno, "unshare namespaces");
@@ -345,7 +345,8 @@ static _Noreturn void exec_child(const struct vps_spawn_exec *o, int sync)
         vps_error_errno(&err, errno, "join the namespaces of the vps");
         child_fail(sync, &err);
     }
-    if (vps_caps_drop_bounding(&err) < 0 || become(o->uid, o->gid, &err) < 0)
+    if (vps_caps_drop_bounding(&err) < 0 ||
+        become(o->uid, o->gid, o->groups, o->n_groups, &err) < 0)
         child_fail(sync, &err);
     if (o->setsid_ctty && (setsid() < 0 || ioctl(o->stdio[0], TIOCSCTTY, 0) < 0)) {
         vps_error_errno(&err, errno, "set controlling terminal");
@@ -355,7 +356,11 @@ static _Noreturn void exec_child(const struct vps_spawn_exec *o, int sync)
         vps_error_errno(&err, errno, "chdir '%s'", o->cwd ? o->cwd : "/");
         child_fail(sync, &err);
     }
-    if (arrange_fds(o->stdio, o->pass_socket ? o->stdio[0] : -1, &sync, &err) < 0 ||
+    if (arrange_fds(o->stdio,
+                    !o->pass_socket  ? -1
+                    : o->pass_fd > 0 ? o->pass_fd
+                                     : o->stdio[0],
+                    &sync, &err) < 0 ||
         (o->pass_socket && fcntl(3, F_SETFD, 0) < 0 && vps_error_errno(&err, errno, "pass fd 3")) ||
         drop_privileges(o->uid == 0, &err) < 0)
         child_fail(sync, &err);

@@ -47,6 +47,8 @@ struct vps_spawn_exec {
     void *userdata;
     uid_t uid; /* inside the VPS */
     gid_t gid;
+    const gid_t *groups; /* supplementary groups; none when n_groups is 0 */
+    size_t n_groups;
     const char *const *argv; /* argv[0] is looked up in PATH inside the VPS when not absolute */
     const char *const *envp; /* "KEY=value" over the defaults (PATH, HOME, TERM, container) */
     const char *cwd;         /* NULL: / */
@@ -54,6 +56,8 @@ struct vps_spawn_exec {
     bool setsid_ctty; /* make stdio[0] (a pty) the controlling terminal */
     bool pass_socket; /* stdio[0] (a socket) also as fd 3, with LISTEN_FDS=1 and LISTEN_PID:
                        * systemd's socket-activation protocol */
+    int pass_fd;      /* > 0: with pass_socket, this fd is fd 3 instead of stdio[0] (the
+                       * listening socket of "listen" mode) */
 };
 
 /* Runs a command inside a running VPS. */
