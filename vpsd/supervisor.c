@@ -212,6 +212,7 @@ static void on_init_exit(struct watch *w, uint32_t events, void *userdata)
         (void) snprintf(text, sizeof text, "vps '%s': stopped", rt->name);
     unlink_rt(s, rt);
     cleanup_after_exit(s, rt);
+    activator_vps_stopped(s->d->act, rt->name);
     publish(s, "vps_stopped", rt->name, text);
     rt_free(rt);
     server_wake_waiters(s->d->server);
