@@ -45,14 +45,18 @@ bool vps_addr_parse(const char *s, struct sockaddr_storage *ss, socklen_t *ret_l
         struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) ss;
         sin6->sin6_family = AF_INET6;
         sin6->sin6_port = htons((uint16_t) port);
+        if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+            return false;
         *ret_len = sizeof *sin6;
-        return inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1;
+        return true;
     }
     struct sockaddr_in *sin = (struct sockaddr_in *) ss;
     sin->sin_family = AF_INET;
     sin->sin_port = htons((uint16_t) port);
+    if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+        return false;
     *ret_len = sizeof *sin;
-    return inet_pton(AF_INET, host, &sin->sin_addr) == 1;
+    return true;
 }
 
 void vps_addr_format(const struct sockaddr_storage *ss, char *buf, size_t size)

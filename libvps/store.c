@@ -249,6 +249,16 @@ int vps_store_destroy(const struct vps_store *s, const char *name, struct vps_er
     return 0;
 }
 
+int vps_store_load_idmap(const struct vps_store *s, const char *name, struct vps_idmap *ret,
+                         struct vps_error *err)
+{
+    cleanup_close int fd = open_vps_dir(s, name, err);
+
+    if (fd < 0)
+        return -1;
+    return vps_idmap_load(fd, ret, err);
+}
+
 int vps_store_open_rootfs(const struct vps_store *s, const char *name, int *ret_fd,
                           struct vps_error *err)
 {

@@ -20,13 +20,22 @@ struct vps_relay_stats {
 };
 
 /* Joins a and b (connected stream sockets; made non-blocking here). On success the relay owns
- * both fds (closed by vps_relay_free()); on failure the caller keeps them. */
+ * both fds (closed by vps_relay_free()); on failure the caller keeps them, flags unchanged.
+ * Errors: VPS_ERR_INVALID if a or b is not an open stream socket or a == b; VPS_ERR_SYSTEM
+ * when the pipes cannot be made (EMFILE, ...). The relay is for one thread: vpsd's loop. */
 int vps_relay_new(int a, int b, struct vps_relay **ret, struct vps_error *err);
 /* 1: still open, wait for events; 0: both directions have ended — free it; -1: a socket
- * failed (reset by its peer, ...), err says which — free it (the other side is reset too). */
+ * failed (reset by its peer, ...), err says which ("relay: read from socket b: ...",
+ * VPS_ERR_SYSTEM with the errno) — free it (the other side is reset too). Calling it again
+ * after -1 gives -1 (VPS_ERR_CONFLICT). A write to a peer that has gone away raises SIGPIPE
+ * (splice() has no MSG_NOSIGNAL): the process must ignore SIGPIPE, as vpsd does. */
 int vps_relay_run(struct vps_relay *r, struct vps_error *err);
+/* Bytes written to each destination so far (what a peer actually got, not what is still in
+ * a pipe). */
 void vps_relay_get_stats(const struct vps_relay *r, struct vps_relay_stats *ret);
 int vps_relay_fd_a(const struct vps_relay *r);
 int vps_relay_fd_b(const struct vps_relay *r);
-/* Closes both sockets and the pipes. NULL is fine. */
+/* Closes both sockets and the pipes. NULL is fine. Unless run() returned 0, both sockets are
+ * closed with a reset (SO_LINGER 0), so that neither peer takes a cut-off stream for a whole
+ * one. */
 void vps_relay_free(struct vps_relay *r);

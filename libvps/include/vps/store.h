@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "idmap.h"
 #include "storage.h"
 
 struct vps_store {
@@ -44,6 +45,9 @@ int vps_store_create(const struct vps_store *s, const struct vps_config *c, int 
  * its tree is deleted. VPS_ERR_NOT_FOUND when absent. */
 int vps_store_destroy(const struct vps_store *s, const char *name, struct vps_error *err);
 
+/* <name>/idmap.json: the VPS's id range and whether its rootfs is stored shifted. */
+int vps_store_load_idmap(const struct vps_store *s, const char *name, struct vps_idmap *ret,
+                         struct vps_error *err);
 /* An O_PATH fd of <name>/rootfs. */
 int vps_store_open_rootfs(const struct vps_store *s, const char *name, int *ret_fd,
                           struct vps_error *err);
