@@ -746,6 +746,163 @@ static void free_services(void *dst)
     c->n_services = 0;
 }
 
+/* ---- mounts ---- */
+
+/* An absolute path without "." or ".." components: what a mount's source or target is,
+ * compared and resolved component by component. */
+static int check_mount_path(const char *s, const char *path, struct vps_error *err)
+{
+    if (s[0] != '/')
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: expected an absolute path, got '%.64s'",
+                             path, s);
+    for (const char *c = s; *c;) {
+        size_t n;
+        c += strspn(c, "/");
+        n = strcspn(c, "/");
+        if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+            return vps_error_set(err, VPS_ERR_INVALID,
+                                 "%s: '%.64s' has a \".\" or \"..\" component", path, s);
+        c += n;
+    }
+    return 0;
+}
+
+/* The canonical form of a checked path: single slashes, none at the end ("/" stays "/"). */
+static char *canon_path(const char *s)
+{
+    char *r = malloc(strlen(s) + 1), *o = r;
+
+    if (!r)
+        return NULL;
+    for (const char *c = s; *c;) {
+        size_t n;
+        c += strspn(c, "/");
+        n = strcspn(c, "/");
+        if (n == 0)
+            break;
+        *o++ = '/';
+        memcpy(o, c, n);
+        o += n;
+        c += n;
+    }
+    if (o == r)
+        *o++ = '/';
+    *o = '\0';
+    return r;
+}
+
+static const struct vps_json_field mount_fields[] = {
+    {.name = "source",
+     .kind = VPS_JSON_STRING,
+     .offset = offsetof(struct vps_host_mount, source),
+     .required = true,
+     .min = 1,
+     .max = 4095,
+     .check = check_mount_path},
+    {.name = "target",
+     .kind = VPS_JSON_STRING,
+     .offset = offsetof(struct vps_host_mount, target),
+     .required = true,
+     .min = 1,
+     .max = 4095,
+     .check = check_mount_path},
+    {.name = "readonly",
+     .kind = VPS_JSON_BOOL,
+     .offset = offsetof(struct vps_host_mount, readonly)},
+};
+
+/* Targets vpsd mounts itself at every start; a bind there would hide or undo its masks. */
+static const char *const reserved_targets[] = {"/proc", "/sys", "/dev"};
+
+static int mount_finish(struct vps_host_mount *m, const char *path, struct vps_error *err)
+{
+    char p[VPS_JSON_PATH_MAX];
+
+    vps_json_path_key(p, sizeof p, path, "source");
+    if (canon_in_place(&m->source, canon_path, p, err) < 0)
+        return -1;
+    vps_json_path_key(p, sizeof p, path, "target");
+    if (canon_in_place(&m->target, canon_path, p, err) < 0)
+        return -1;
+    if (strcmp(m->target, "/") == 0)
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: cannot be / (the VPS's rootfs)", p);
+    for (size_t i = 0; i < ELEMENTSOF(reserved_targets); i++) {
+        size_t n = strlen(reserved_targets[i]);
+        if (strncmp(m->target, reserved_targets[i], n) == 0 &&
+            (m->target[n] == '\0' || m->target[n] == '/'))
+            return vps_error_set(err, VPS_ERR_INVALID, "%s: '%.64s' is in %s, which vpsd mounts", p,
+                                 m->target, reserved_targets[i]);
+    }
+    return 0;
+}
+
+static int parse_mounts(const json_t *v, void *dst, const char *path, struct vps_error *err)
+{
+    struct vps_config *c =
+        (struct vps_config *) ((char *) dst - offsetof(struct vps_config, mounts));
+    size_t n = json_array_size(v);
+
+    if (!json_is_array(v))
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: expected an array, got %s", path,
+                             vps_json_type_name(v));
+    if (n > VPS_MAX_MOUNTS)
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: at most %d mounts", path, VPS_MAX_MOUNTS);
+    if (n == 0)
+        return 0;
+    c->mounts = calloc(n, sizeof *c->mounts);
+    if (!c->mounts)
+        return vps_error_errno(err, ENOMEM, "%s", path);
+    for (size_t i = 0; i < n; i++) {
+        char p[VPS_JSON_PATH_MAX];
+        struct vps_host_mount *m = &c->mounts[i];
+
+        vps_json_path_index(p, sizeof p, path, i);
+        m->readonly = true;
+        c->n_mounts++;
+        if (vps_json_parse_fields(json_array_get(v, i), mount_fields, ELEMENTSOF(mount_fields), m,
+                                  p, err) < 0 ||
+            mount_finish(m, p, err) < 0)
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(c->mounts[j].target, m->target) == 0)
+                return vps_error_set(err, VPS_ERR_INVALID,
+                                     "%s.target: '%.64s' is the target of mounts[%zu] too", p,
+                                     m->target, j);
+    }
+    return 0;
+}
+
+static int emit_mounts(const void *src, json_t **ret, struct vps_error *err)
+{
+    const struct vps_config *c =
+        (const struct vps_config *) ((const char *) src - offsetof(struct vps_config, mounts));
+    cleanup_json json_t *a = json_array();
+
+    if (!a)
+        return vps_error_errno(err, ENOMEM, "emit");
+    for (size_t i = 0; i < c->n_mounts; i++) {
+        json_t *o;
+        if (vps_json_emit_fields(&c->mounts[i], mount_fields, ELEMENTSOF(mount_fields), &o, err) <
+            0)
+            return -1;
+        if (json_array_append_new(a, o) < 0)
+            return vps_error_errno(err, ENOMEM, "emit");
+    }
+    *ret = TAKE_PTR(a);
+    return 0;
+}
+
+static void free_mounts(void *dst)
+{
+    struct vps_config *c =
+        (struct vps_config *) ((char *) dst - offsetof(struct vps_config, mounts));
+    for (size_t i = 0; i < c->n_mounts; i++)
+        vps_json_free_fields(&c->mounts[i], mount_fields, ELEMENTSOF(mount_fields));
+    free(c->mounts);
+    c->mounts = NULL;
+    c->n_mounts = 0;
+}
+
 /* ---- owners ---- */
 
 static int parse_owners(const json_t *v, void *dst, const char *path, struct vps_error *err)
@@ -1020,6 +1177,12 @@ static const struct vps_json_field config_fields[] = {
      .parse = parse_services,
      .emit = emit_services,
      .free = free_services},
+    {.name = "mounts",
+     .kind = VPS_JSON_CUSTOM,
+     .offset = offsetof(struct vps_config, mounts),
+     .parse = parse_mounts,
+     .emit = emit_mounts,
+     .free = free_mounts},
 };
 
 int vps_config_new(struct vps_config **ret, struct vps_error *err)
@@ -1074,6 +1237,12 @@ int vps_config_from_json(const json_t *j, struct vps_config **ret, struct vps_er
 int vps_config_to_json(const struct vps_config *c, json_t **ret, struct vps_error *err)
 {
     return vps_json_emit_fields(c, config_fields, ELEMENTSOF(config_fields), ret, err);
+}
+
+int vps_config_set_mounts(struct vps_config *c, const json_t *mounts, struct vps_error *err)
+{
+    free_mounts(&c->mounts);
+    return parse_mounts(mounts, &c->mounts, "mounts", err);
 }
 
 bool vps_config_has_owner(const struct vps_config *c, uid_t uid)

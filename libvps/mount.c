@@ -1,7 +1,7 @@
 /* A VPS's mount tree, built in the spawned child with the new mount API: the idmapped rootfs,
- * /proc and /sys with masks, a minimal /dev, then pivot_root. Paths inside the rootfs are
- * resolved only with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS). Namespaces and the
- * clone itself are spawn.c's. */
+ * /proc and /sys with masks, a minimal /dev, the configured binds from the host, then
+ * pivot_root. Paths inside the rootfs are resolved only with openat2(RESOLVE_IN_ROOT |
+ * RESOLVE_NO_SYMLINKS). Namespaces and the clone itself are spawn.c's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -272,6 +272,105 @@ static int mount_dev(int root_fd, uint32_t host_base, struct vps_error *err)
     return 0;
 }
 
+/* ---- bind mounts from the host ---- */
+
+/* A source on the host (we have not pivoted yet), without following symlinks: the path may
+ * run through a tree a VPS's root owns (its rootfs, a directory shared with it), where a
+ * planted link could point at any file of the host. */
+static int open_bind_source(const struct vps_mount_bind *b, struct stat *ret_st,
+                            struct vps_error *err)
+{
+    struct open_how how = {
+        .flags = O_PATH | O_CLOEXEC | O_NOFOLLOW,
+        .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    cleanup_close int fd = vps_sys_openat2(AT_FDCWD, b->source, &how, sizeof how);
+
+    if (fd < 0 && (errno == ENOENT || errno == ENOTDIR))
+        return vps_error_set(err, VPS_ERR_INVALID, "the source does not exist on the host");
+    if (fd < 0 && errno == ELOOP)
+        return vps_error_set(err, VPS_ERR_INVALID, "the source is or goes through a symlink");
+    if (fd < 0)
+        return vps_error_errno(err, errno, "open the source");
+    if (fstat(fd, ret_st) < 0)
+        return vps_error_errno(err, errno, "stat the source");
+    if (S_ISLNK(ret_st->st_mode))
+        return vps_error_set(err, VPS_ERR_INVALID, "the source is or goes through a symlink");
+    return TAKE_FD(fd);
+}
+
+/* The mount point inside the rootfs, which must be there already and be of the source's
+ * kind: nothing is created on the VPS's behalf, and a symlink there is refused rather than
+ * followed. */
+static int open_bind_target(int root_fd, const struct vps_mount_bind *b, bool dir,
+                            struct vps_error *err)
+{
+    cleanup_close int fd = vps_path_open_in_root(root_fd, b->target, O_PATH, err);
+    struct stat st;
+
+    if (fd < 0) {
+        int e = err->errnum;
+        *err = (struct vps_error){0};
+        if (e == ENOENT || e == ENOTDIR)
+            return vps_error_set(err, VPS_ERR_INVALID, "the target does not exist in the rootfs");
+        if (e == ELOOP)
+            return vps_error_set(err, VPS_ERR_INVALID,
+                                 "the target is or goes through a symlink in the rootfs");
+        return vps_error_errno(err, e, "open the target in the rootfs");
+    }
+    if (fstat(fd, &st) < 0)
+        return vps_error_errno(err, errno, "stat the target");
+    /* With O_PATH | O_NOFOLLOW, openat2() hands out a final symlink itself. */
+    if (S_ISLNK(st.st_mode))
+        return vps_error_set(err, VPS_ERR_INVALID,
+                             "the target is or goes through a symlink in the rootfs");
+    if (dir && !S_ISDIR(st.st_mode))
+        return vps_error_set(err, VPS_ERR_INVALID, "the target is not a directory, the source is");
+    if (!dir && !S_ISREG(st.st_mode))
+        return vps_error_set(err, VPS_ERR_INVALID,
+                             "the target is not a regular file to mount the source on");
+    return TAKE_FD(fd);
+}
+
+/* A non-recursive clone: what is mounted below the source on the host stays out of the VPS,
+ * and nothing under the bind can be uncovered later. Always nosuid and nodev. */
+static int bind_one(int root_fd, const struct vps_mount_opts *o, const struct vps_mount_bind *b,
+                    struct vps_error *err)
+{
+    struct stat st;
+    uint64_t attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (b->readonly ? MOUNT_ATTR_RDONLY : 0);
+    cleanup_close int src = open_bind_source(b, &st, err), t = -1, m = -1;
+
+    if (src < 0)
+        return -1;
+    t = open_bind_target(root_fd, b, S_ISDIR(st.st_mode), err);
+    if (t < 0)
+        return -1;
+    m = open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+    if (m < 0)
+        return vps_error_errno(err, errno, "clone the source");
+    /* Like the rootfs: the host's ids seen through the VPS's user namespace, so that files
+     * the host's root owns belong to the VPS's root, not to nobody. */
+    if (o->idmapped)
+        attrs |= MOUNT_ATTR_IDMAP;
+    if (set_attr(m, attrs, o->userns_fd, false, "the bind", err) < 0) {
+        if (!o->idmapped || err->errnum != EINVAL)
+            return -1;
+        *err = (struct vps_error){0};
+        return vps_error_set(err, VPS_ERR_INVALID, "the source's filesystem cannot be idmapped");
+    }
+    return attach(m, t, "the bind", err);
+}
+
+static int bind_all(int root_fd, const struct vps_mount_opts *o, struct vps_error *err)
+{
+    for (size_t i = 0; i < o->n_binds; i++)
+        if (bind_one(root_fd, o, &o->binds[i], err) < 0)
+            return vps_error_prefix(err, "mount '%.160s' on '%.160s'", o->binds[i].source,
+                                    o->binds[i].target);
+    return 0;
+}
+
 static int pivot(int root_fd, struct vps_error *err)
 {
     /* pivot_root(".", ".") stacks the old root on top of the new one; unmounting "." then
@@ -318,6 +417,8 @@ int vps_mount_setup_root(const struct vps_mount_opts *o, struct vps_error *err)
     for (size_t i = 0; i < ELEMENTSOF(mask_dirs); i++)
         if (mask_dir(root, mask_dirs[i], err) < 0)
             return -1;
+    if (bind_all(root, o, err) < 0)
+        return -1;
     return pivot(root, err);
 }
 

@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "syscalls.h"
@@ -251,6 +252,23 @@ static int set_rlimits(struct vps_error *err)
     return 0;
 }
 
+/* Whether the VPS brings an init of its own: an executable /sbin/init on its rootfs. One that
+ * resolves into a bind from the host is the host's (a host-usr VPS sees the host's systemd
+ * through /sbin -> usr/sbin) and would boot the host's units: vps-init runs instead. Both
+ * are looked at as exec would, through symlinks, on the mount each ends on (Linux 5.8). */
+static bool has_own_init(void)
+{
+    struct statx root, init;
+
+    if (access("/sbin/init", X_OK) < 0)
+        return false;
+    if (statx(AT_FDCWD, "/", 0, STATX_MNT_ID, &root) < 0 ||
+        statx(AT_FDCWD, "/sbin/init", 0, STATX_MNT_ID, &init) < 0 ||
+        !(root.stx_mask & init.stx_mask & STATX_MNT_ID))
+        return true; /* cannot tell: as before binds existed */
+    return root.stx_mnt_id == init.stx_mnt_id;
+}
+
 static _Noreturn void init_child(const struct vps_spawn_init *o, int sync)
 {
     static const char *const env[] = {("PATH=" DEFAULT_PATH), "container=vps", "HOME=/root",
@@ -259,7 +277,9 @@ static _Noreturn void init_child(const struct vps_spawn_init *o, int sync)
     struct vps_mount_opts mo = {.rootfs_path = o->rootfs_path,
                                 .userns_fd = o->userns_fd,
                                 .idmapped = o->idmapped,
-                                .host_base = o->idmap->host_base};
+                                .host_base = o->idmap->host_base,
+                                .binds = o->binds,
+                                .n_binds = o->n_binds};
     int stdio[3] = {-1, o->console_fd, o->console_fd};
 
     /* Not dumpable: nothing in the VPS may ptrace or open /proc/<pid>/ of this process while
@@ -298,7 +318,7 @@ static _Noreturn void init_child(const struct vps_spawn_init *o, int sync)
         child_fail(sync, &err);
     if (arrange_fds(stdio, o->init_fd, &sync, &err) < 0 || drop_privileges(true, &err) < 0)
         child_fail(sync, &err);
-    if (access("/sbin/init", X_OK) == 0) {
+    if (has_own_init()) {
         execve("/sbin/init", (char *const[]){"/sbin/init", NULL}, (char *const *) env);
         vps_error_errno(&err, errno, "exec /sbin/init");
     } else {

@@ -1,7 +1,8 @@
 /* The template store: <state-dir>/templates/<name>/{rootfs/,template.json}, their metadata,
  * lookup and removal, the one way a template is built (a complete temporary directory and
- * one rename), and the built-in "minimal" template made from busybox-static. Import from and
- * export to tarballs is template-archive.c's; copying and removing trees is storage.c's. */
+ * one rename), and the built-in templates: "minimal" made from busybox-static, "host-usr"
+ * around the host's /usr. Import from and export to tarballs is template-archive.c's;
+ * copying and removing trees is storage.c's. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +43,7 @@ struct meta {
     char *name;
     char *source;
     char *created_at;
+    json_t *mounts; /* the "mounts" a VPS made from it gets by default; NULL: none */
 };
 
 static int check_meta_name(const char *s, const char *path, struct vps_error *err)
@@ -70,6 +72,35 @@ static int check_time(const char *s, const char *path, struct vps_error *err)
     return 0;
 }
 
+/* Only the shape is checked here: the config parser checks each mount in full when a VPS is
+ * created with them. */
+static int parse_meta_mounts(const json_t *v, void *dst, const char *path, struct vps_error *err)
+{
+    if (!json_is_array(v) || json_array_size(v) > VPS_MAX_MOUNTS)
+        return vps_error_set(err, VPS_ERR_INVALID, "%s: expected an array of at most %d mounts",
+                             path, VPS_MAX_MOUNTS);
+    for (size_t i = 0; i < json_array_size(v); i++)
+        if (!json_is_object(json_array_get(v, i)))
+            return vps_error_set(err, VPS_ERR_INVALID, "%s[%zu]: expected an object, got %s", path,
+                                 i, vps_json_type_name(json_array_get(v, i)));
+    json_decref(*(json_t **) dst);
+    *(json_t **) dst = json_incref((json_t *) v);
+    return 0;
+}
+
+static int emit_meta_mounts(const void *src, json_t **ret, struct vps_error *err)
+{
+    (void) err;
+    *ret = json_incref(*(json_t *const *) src); /* NULL: left out */
+    return 0;
+}
+
+static void free_meta_mounts(void *dst)
+{
+    json_decref(*(json_t **) dst);
+    *(json_t **) dst = NULL;
+}
+
 static const struct vps_json_field meta_fields[] = {
     {.name = "name",
      .kind = VPS_JSON_STRING,
@@ -88,6 +119,12 @@ static const struct vps_json_field meta_fields[] = {
      .offset = offsetof(struct meta, created_at),
      .required = true,
      .check = check_time},
+    {.name = "mounts",
+     .kind = VPS_JSON_CUSTOM,
+     .offset = offsetof(struct meta, mounts),
+     .parse = parse_meta_mounts,
+     .emit = emit_meta_mounts,
+     .free = free_meta_mounts},
 };
 
 static void meta_done(struct meta *m)
@@ -126,7 +163,8 @@ static int describe(int tdir, const char *name, json_t **ret, struct vps_error *
     return 0;
 }
 
-static int save_meta(int tdir, const char *name, const char *source, struct vps_error *err)
+static int save_meta(int tdir, const char *name, const char *source, json_t *mounts,
+                     struct vps_error *err)
 {
     char created_at[32];
     struct tm tm;
@@ -137,7 +175,7 @@ static int save_meta(int tdir, const char *name, const char *source, struct vps_
         return vps_error_set(err, VPS_ERR_SYSTEM, "format the current time");
     cleanup_json json_t *j =
         json_pack("{s:s, s:s, s:s}", "name", name, "source", source, "created_at", created_at);
-    if (!j)
+    if (!j || (mounts && json_object_set(j, "mounts", mounts) < 0))
         return vps_error_errno(err, ENOMEM, "'%s'", META_FILE);
     return vps_json_save_at(tdir, META_FILE, j, err);
 }
@@ -302,11 +340,21 @@ static int drop_incomplete(int templates_fd, const char *name, struct vps_error 
     return vps_storage_destroy(&dir_storage, templates_fd, name, err);
 }
 
-/* Fills tmp/rootfs, writes tmp/template.json last, and renames tmp to name once all of it
- * is on disk. */
-static int fill_and_publish(int templates_fd, const char *name, const char *tmp, const char *source,
-                            vps_template_fill_fn fill, void *userdata, struct vps_error *err)
+/* What one build makes. */
+struct build {
+    const char *name;
+    const char *source; /* "builtin" or "import" */
+    json_t *mounts;     /* for template.json; NULL: none */
+    vps_template_fill_fn fill;
+    void *userdata;
+};
+
+/* Fills tmp/rootfs, writes tmp/template.json last, and renames tmp to the name once all of
+ * it is on disk. */
+static int fill_and_publish(int templates_fd, const struct build *b, const char *tmp,
+                            struct vps_error *err)
 {
+    const char *name = b->name;
     cleanup_close int tdir = open_dir_at(templates_fd, tmp);
     if (tdir < 0)
         return vps_error_errno(err, errno, "open '%s'", tmp);
@@ -315,7 +363,8 @@ static int fill_and_publish(int templates_fd, const char *name, const char *tmp,
     cleanup_close int rootfs = open_dir_at(tdir, ROOTFS);
     if (rootfs < 0 || fchmod(rootfs, 0755) < 0) /* whatever the umask */
         return vps_error_errno(err, errno, "open '%s'", ROOTFS);
-    if (fill(rootfs, userdata, err) < 0 || save_meta(tdir, name, source, err) < 0)
+    if (b->fill(rootfs, b->userdata, err) < 0 ||
+        save_meta(tdir, name, b->source, b->mounts, err) < 0)
         return -1;
     /* One syncfs() for the whole tree instead of an fsync() per file. */
     if (syncfs(tdir) < 0)
@@ -335,30 +384,45 @@ static int fill_and_publish(int templates_fd, const char *name, const char *tmp,
     return 0;
 }
 
-int vps_template_build(int templates_fd, const char *name, const char *source,
-                       vps_template_fill_fn fill, void *userdata, struct vps_error *err)
+static int build(int templates_fd, const struct build *b, struct vps_error *err)
 {
     char tmp[NAME_MAX + 1];
     struct vps_error ignored = {0};
 
-    if (drop_incomplete(templates_fd, name, err) < 0 ||
-        vps_storage_mkdtemp_at(templates_fd, name, tmp, sizeof tmp, err) < 0)
+    if (drop_incomplete(templates_fd, b->name, err) < 0 ||
+        vps_storage_mkdtemp_at(templates_fd, b->name, tmp, sizeof tmp, err) < 0)
         return -1;
-    if (fill_and_publish(templates_fd, name, tmp, source, fill, userdata, err) < 0) {
+    if (fill_and_publish(templates_fd, b, tmp, err) < 0) {
         (void) vps_storage_destroy(&dir_storage, templates_fd, tmp, &ignored);
         return -1;
     }
     return 0;
 }
 
-/* ---- the built-in template ----------------------------------------------------------- */
+int vps_template_build(int templates_fd, const char *name, const char *source,
+                       vps_template_fill_fn fill, void *userdata, struct vps_error *err)
+{
+    struct build b = {.name = name, .source = source, .fill = fill, .userdata = userdata};
+
+    return build(templates_fd, &b, err);
+}
+
+/* ---- the built-in templates ---------------------------------------------------------- */
 
 /* Paths below are fixed literals resolved inside the temporary tree this process created a
  * moment ago, in a 0700 directory nobody else writes to: nothing there can redirect them. */
-static const struct {
+struct tree_dir {
     const char *path;
     mode_t mode;
-} minimal_dirs[] = {
+};
+
+struct tree_file {
+    const char *path;
+    mode_t mode;
+    const char *content;
+};
+
+static const struct tree_dir minimal_dirs[] = {
     {"bin", 0755},      {"sbin", 0755},    {"usr", 0755},      {"usr/bin", 0755},
     {"usr/sbin", 0755}, {"etc", 0755},     {"dev", 0755},      {"proc", 0555},
     {"sys", 0555},      {"tmp", 01777},    {"root", 0700},     {"run", 0755},
@@ -392,11 +456,7 @@ static const char *const sbin_applets[] = {
     "mkswap",   "crond",  "httpd",   "run-parts", "start-stop-daemon",
 };
 
-static const struct {
-    const char *path;
-    mode_t mode;
-    const char *content;
-} minimal_files[] = {
+static const struct tree_file minimal_files[] = {
     {"etc/passwd", 0644,
      "root:x:0:0:root:/root:/bin/sh\n"
      "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"},
@@ -425,6 +485,24 @@ static int write_file(int dir_fd, const char *path, mode_t mode, const void *buf
     return 0;
 }
 
+static int make_dirs(int rootfs, const struct tree_dir *dirs, size_t n, struct vps_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (mkdirat(rootfs, dirs[i].path, 0700) < 0 ||
+            fchmodat(rootfs, dirs[i].path, dirs[i].mode, 0) < 0)
+            return vps_error_errno(err, errno, "create '%s'", dirs[i].path);
+    return 0;
+}
+
+static int write_files(int rootfs, const struct tree_file *files, size_t n, struct vps_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (write_file(rootfs, files[i].path, files[i].mode, files[i].content,
+                       strlen(files[i].content), err) < 0)
+            return -1;
+    return 0;
+}
+
 static int link_applets(int rootfs, const char *dir, const char *target, const char *const *names,
                         size_t n, struct vps_error *err)
 {
@@ -447,21 +525,15 @@ static int fill_minimal(int rootfs, void *userdata, struct vps_error *err)
 {
     const struct blob *busybox = userdata;
 
-    for (size_t i = 0; i < ELEMENTSOF(minimal_dirs); i++)
-        if (mkdirat(rootfs, minimal_dirs[i].path, 0700) < 0 ||
-            fchmodat(rootfs, minimal_dirs[i].path, minimal_dirs[i].mode, 0) < 0)
-            return vps_error_errno(err, errno, "create '%s'", minimal_dirs[i].path);
+    if (make_dirs(rootfs, minimal_dirs, ELEMENTSOF(minimal_dirs), err) < 0)
+        return -1;
     if (write_file(rootfs, "bin/busybox", 0755, busybox->data, busybox->len, err) < 0)
         return -1;
     if (link_applets(rootfs, "bin", "busybox", bin_applets, ELEMENTSOF(bin_applets), err) < 0 ||
         link_applets(rootfs, "sbin", "../bin/busybox", sbin_applets, ELEMENTSOF(sbin_applets),
                      err) < 0)
         return -1;
-    for (size_t i = 0; i < ELEMENTSOF(minimal_files); i++)
-        if (write_file(rootfs, minimal_files[i].path, minimal_files[i].mode,
-                       minimal_files[i].content, strlen(minimal_files[i].content), err) < 0)
-            return -1;
-    return 0;
+    return write_files(rootfs, minimal_files, ELEMENTSOF(minimal_files), err);
 }
 
 static void blob_done(struct blob *b)
@@ -491,21 +563,173 @@ static int read_busybox(const char *path, struct blob *ret, struct vps_error *er
     return 0;
 }
 
-int vps_template_ensure_builtin(int templates_fd, const char *busybox_path, struct vps_error *err)
-{
-    cleanup_(blob_done) struct blob busybox = {0};
+/* ---- host-usr ---- */
 
-    if (vps_template_exists(templates_fd, VPS_TEMPLATE_BUILTIN))
+/* A Debian-like skeleton around the host's /usr, which a VPS made from it binds read-only:
+ * Debian's programs as the host has them, updated by the host's apt, in a rootfs of a few
+ * kilobytes. It needs a usr-merged host (Debian 12), as /bin, /sbin and /lib are links into
+ * /usr here. The owner of the VPS adds configuration in /etc and data in /srv or /var. */
+static const struct tree_dir host_usr_dirs[] = {
+    {"usr", 0755},       {"etc", 0755},      {"etc/ssh", 0755},   {"etc/alternatives", 0755},
+    {"dev", 0755},       {"proc", 0555},     {"sys", 0555},       {"tmp", 01777},
+    {"root", 0700},      {"run", 0755},      {"run/lock", 01777}, {"run/sshd", 0755},
+    {"var", 0755},       {"var/log", 0755},  {"var/lib", 0755},   {"var/cache", 0755},
+    {"var/spool", 0755}, {"var/tmp", 01777}, {"var/empty", 0755}, {"home", 0755},
+    {"srv", 0755},       {"mnt", 0755},      {"opt", 0755},
+};
+
+/* Relative, as in Debian's own tree, so they resolve the same inside the VPS and from the
+ * host. */
+static const char *const host_usr_links[][2] = {
+    {"bin", "usr/bin"},     {"sbin", "usr/sbin"},  {"lib", "usr/lib"},
+    {"lib64", "usr/lib64"}, {"var/run", "../run"}, {"var/lock", "../run/lock"},
+};
+
+/* The accounts Debian's programs expect by name: sshd's privilege separation user (home
+ * /run/sshd), www-data for web servers. "*": no password logs in until the owner sets one;
+ * keys do (sshd without PAM takes only "!" as locked). */
+static const struct tree_file host_usr_files[] = {
+    {"etc/passwd", 0644,
+     "root:x:0:0:root:/root:/bin/bash\n"
+     "daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
+     "www-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n"
+     "sshd:x:100:65534::/run/sshd:/usr/sbin/nologin\n"
+     "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"},
+    {"etc/group", 0644,
+     "root:x:0:\ndaemon:x:1:\nadm:x:4:\ntty:x:5:\nwww-data:x:33:\nusers:x:100:\n"
+     "nogroup:x:65534:\n"},
+    {"etc/shadow", 0600,
+     "root:*:0:0:99999:7:::\ndaemon:*:0:0:99999:7:::\nwww-data:*:0:0:99999:7:::\n"
+     "sshd:*:0:0:99999:7:::\nnobody:*:0:0:99999:7:::\n"},
+    {"etc/nsswitch.conf", 0644,
+     "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\n"
+     "protocols: files\nservices: files\nethers: files\nrpc: files\n"},
+    {"etc/hostname", 0644, "localhost\n"},
+    {"etc/hosts", 0644, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"},
+    {"etc/resolv.conf", 0644, ""},
+    {"etc/shells", 0644, "/bin/sh\n/usr/bin/sh\n/bin/bash\n/usr/bin/bash\n"},
+    {"etc/os-release", 0644,
+     "NAME=\"vps host-usr\"\nID=vps-host-usr\nID_LIKE=debian\n"
+     "PRETTY_NAME=\"vps host-usr (the host's /usr, read-only)\"\n"},
+};
+
+/* What a VPS made from host-usr binds from the host unless its config says otherwise: /usr,
+ * and /etc/alternatives, where the links of Debian's alternatives (awk, nc, which, editor)
+ * that point into /usr live; that one only if the host has it. */
+static const char *const host_usr_binds[] = {"/usr", "/etc/alternatives"};
+
+static int fill_host_usr(int rootfs, void *userdata, struct vps_error *err)
+{
+    (void) userdata;
+    if (make_dirs(rootfs, host_usr_dirs, ELEMENTSOF(host_usr_dirs), err) < 0)
+        return -1;
+    for (size_t i = 0; i < ELEMENTSOF(host_usr_links); i++)
+        if (symlinkat(host_usr_links[i][1], rootfs, host_usr_links[i][0]) < 0)
+            return vps_error_errno(err, errno, "create link '%s'", host_usr_links[i][0]);
+    return write_files(rootfs, host_usr_files, ELEMENTSOF(host_usr_files), err);
+}
+
+static int host_usr_mounts(json_t **ret, struct vps_error *err)
+{
+    cleanup_json json_t *a = json_array();
+
+    for (size_t i = 0; a && i < ELEMENTSOF(host_usr_binds); i++) {
+        const char *p = host_usr_binds[i];
+        if (i > 0 && access(p, F_OK) < 0)
+            continue;
+        if (json_array_append_new(
+                a, json_pack("{s:s, s:s, s:b}", "source", p, "target", p, "readonly", 1)) < 0)
+            return vps_error_errno(err, ENOMEM, "default mounts");
+    }
+    if (!a)
+        return vps_error_errno(err, ENOMEM, "default mounts");
+    *ret = TAKE_PTR(a);
+    return 0;
+}
+
+/* ---- building them ---- */
+
+/* Builds b unless a complete template of its name is there; one built meanwhile by someone
+ * else is just as good. */
+static int ensure(int templates_fd, const struct build *b, struct vps_error *err)
+{
+    if (vps_template_exists(templates_fd, b->name))
         return 0;
-    if (read_busybox(busybox_path, &busybox, err) < 0)
-        return vps_error_prefix(err, "template '%s'", VPS_TEMPLATE_BUILTIN);
-    if (vps_template_build(templates_fd, VPS_TEMPLATE_BUILTIN, "builtin", fill_minimal, &busybox,
-                           err) < 0) {
-        if (err->code == VPS_ERR_EXISTS) { /* built meanwhile: just as good */
+    if (build(templates_fd, b, err) < 0) {
+        if (err->code == VPS_ERR_EXISTS) {
             *err = (struct vps_error){0};
             return 0;
         }
-        return vps_error_prefix(err, "template '%s'", VPS_TEMPLATE_BUILTIN);
+        return vps_error_prefix(err, "template '%s'", b->name);
     }
+    return 0;
+}
+
+static int ensure_minimal(int templates_fd, const char *busybox_path, struct vps_error *err)
+{
+    cleanup_(blob_done) struct blob busybox = {0};
+    struct build b = {.name = VPS_TEMPLATE_BUILTIN,
+                      .source = "builtin",
+                      .fill = fill_minimal,
+                      .userdata = &busybox};
+
+    if (vps_template_exists(templates_fd, b.name))
+        return 0;
+    if (read_busybox(busybox_path, &busybox, err) < 0)
+        return vps_error_prefix(err, "template '%s'", b.name);
+    return ensure(templates_fd, &b, err);
+}
+
+static int ensure_host_usr(int templates_fd, struct vps_error *err)
+{
+    cleanup_json json_t *mounts = NULL;
+    struct build b = {.name = VPS_TEMPLATE_HOST_USR, .source = "builtin", .fill = fill_host_usr};
+
+    if (vps_template_exists(templates_fd, b.name))
+        return 0;
+    if (host_usr_mounts(&mounts, err) < 0)
+        return vps_error_prefix(err, "template '%s'", b.name);
+    b.mounts = mounts;
+    return ensure(templates_fd, &b, err);
+}
+
+bool vps_template_is_builtin(const char *name)
+{
+    return strcmp(name, VPS_TEMPLATE_BUILTIN) == 0 || strcmp(name, VPS_TEMPLATE_HOST_USR) == 0;
+}
+
+int vps_template_ensure(int templates_fd, const char *name, const char *busybox_path,
+                        struct vps_error *err)
+{
+    if (strcmp(name, VPS_TEMPLATE_BUILTIN) == 0)
+        return ensure_minimal(templates_fd, busybox_path, err);
+    if (strcmp(name, VPS_TEMPLATE_HOST_USR) == 0)
+        return ensure_host_usr(templates_fd, err);
+    return vps_error_set(err, VPS_ERR_INVALID, "template '%.64s' is not built in", name);
+}
+
+int vps_template_ensure_builtin(int templates_fd, const char *busybox_path, struct vps_error *err)
+{
+    struct vps_error later = {0};
+
+    /* Each on its own: a host without busybox-static still gets host-usr. */
+    if (ensure_host_usr(templates_fd, err) < 0) {
+        (void) ensure_minimal(templates_fd, busybox_path, &later);
+        return -1;
+    }
+    return ensure_minimal(templates_fd, busybox_path, err);
+}
+
+int vps_template_default_mounts(int templates_fd, const char *name, json_t **ret,
+                                struct vps_error *err)
+{
+    cleanup_(meta_done) struct meta m = {0};
+    cleanup_close int tdir = -1;
+
+    if (open_template(templates_fd, name, &tdir, err) < 0)
+        return -1;
+    if (load_meta(tdir, name, &m, err) < 0)
+        return vps_error_prefix(err, "template '%s'", name);
+    *ret = TAKE_PTR(m.mounts);
     return 0;
 }

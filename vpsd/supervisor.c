@@ -1,6 +1,7 @@
 /* Running VPSes: start, stop, exit handling, live limits, stats, and re-adoption of VPSes
  * that kept running while vpsd was down. The clone and the VPS's own setup are spawn.c's;
  * cgroups cgroup.c's. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -320,6 +321,7 @@ static int acquire_ns(const struct vps_idmap *m, int ns_dir, const char *name, i
 static int spawn(struct supervisor *s, const struct vps_config *c, struct vps_rt *rt,
                  int vps_dir_fd, struct vps_error *err)
 {
+    struct vps_mount_bind binds[VPS_MAX_MOUNTS];
     struct vps_idmap m;
     cleanup_close int userns = -1, netns = -1, console = -1, ns_dir = -1;
     bool v2 = vps_cgroup_clone_fd(&rt->cg) >= 0, fresh = false;
@@ -328,6 +330,11 @@ static int spawn(struct supervisor *s, const struct vps_config *c, struct vps_rt
     if (snprintf(rootfs, sizeof rootfs, "%s/%s/rootfs", s->d->store.path, c->name) >=
         (int) sizeof rootfs)
         return vps_error_set(err, VPS_ERR_SYSTEM, "rootfs path too long");
+    assert(c->n_mounts <= VPS_MAX_MOUNTS); /* the config parser's limit */
+    for (size_t i = 0; i < c->n_mounts; i++)
+        binds[i] = (struct vps_mount_bind){.source = c->mounts[i].source,
+                                           .target = c->mounts[i].target,
+                                           .readonly = c->mounts[i].readonly};
     if (vps_idmap_load(vps_dir_fd, &m, err) < 0 ||
         open_run_dir(s, c->name, &console, &ns_dir, err) < 0 ||
         acquire_ns(&m, ns_dir, c->name, &userns, &netns, &fresh, err) < 0)
@@ -350,6 +357,8 @@ static int spawn(struct supervisor *s, const struct vps_config *c, struct vps_rt
         .userdata = &rt->cg,
         .init_fd = s->init_fd,
         .console_fd = console,
+        .binds = binds,
+        .n_binds = c->n_mounts,
     };
     if (vps_spawn_init(&o, &rt->pid, &rt->pidfd, err) < 0)
         goto fail;

@@ -32,9 +32,9 @@ template_dirs() { (cd "$TPL" && ls -A | sort | tr '\n' ' '); }
 
 api GET /v1/templates
 expect_status 200 "list templates"
-[ "$(jqb '[.templates[].name] | join(",")')" = minimal ] || fail "templates after start: $(cat "$BODY")"
-[ "$(jqb '.templates[0].source')" = builtin ] || fail "minimal: source"
-[ "$(jqb '.templates[0].size_bytes > 0')" = true ] || fail "minimal: size_bytes"
+[ "$(jqb '[.templates[].name] | join(",")')" = host-usr,minimal ] || fail "templates after start: $(cat "$BODY")"
+[ "$(jqb '.templates[1].source')" = builtin ] || fail "minimal: source"
+[ "$(jqb '.templates[1].size_bytes > 0')" = true ] || fail "minimal: size_bytes"
 [ -x "$TPL/minimal/rootfs/bin/busybox" ] || fail "minimal has no bin/busybox"
 api GET /v1/templates/minimal
 expect_status 200 "show minimal"
@@ -184,7 +184,7 @@ ok "entries out of the rootfs: operation fails, nothing written outside"
 # ---- listing and remove ----
 
 vpsctl template list --names >"$OUT" || fail "template list --names"
-[ "$(tr '\n' ' ' <"$OUT")" = "copy fromstdin minimal viacurl " ] || fail "template list --names: $(cat "$OUT")"
+[ "$(tr '\n' ' ' <"$OUT")" = "copy fromstdin host-usr minimal viacurl " ] || fail "template list --names: $(cat "$OUT")"
 vpsctl template list >"$OUT" || fail "template list"
 [ "$(awk '$1 == "copy" {print $3}' "$OUT")" = import ] || fail "template list table: $(cat "$OUT")"
 

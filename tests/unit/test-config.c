@@ -1,5 +1,6 @@
 /* Unit tests for config.c: name and host name rules, defaults, limits, network addresses,
- * owners, error paths and the JSON round trip. Services are test-config-services.c's. */
+ * owners, bind mounts, error paths and the JSON round trip. Services are test-config-services.c's.
+ */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -620,6 +621,119 @@ START_TEST(config_rejects_duplicate_keys_in_text)
 }
 END_TEST
 
+/* ---- mounts ---- */
+
+START_TEST(config_accepts_mounts_in_canonical_form)
+{
+    cleanup_(vps_config_freep) struct vps_config *c =
+        cfg_ok("{'name': 'web1', 'mounts': [{'source': '/usr', 'target': '/usr'},"
+               " {'source': '//srv//www/', 'target': '/srv/www/', 'readonly': false},"
+               " {'source': '/', 'target': '/host', 'readonly': true},"
+               " {'source': '/etc/hosts', 'target': '/devices'}]}");
+
+    ck_assert_uint_eq(c->n_mounts, 4);
+    ck_assert_str_eq(c->mounts[0].source, "/usr");
+    ck_assert_str_eq(c->mounts[0].target, "/usr");
+    ck_assert(c->mounts[0].readonly); /* the default */
+    ck_assert_str_eq(c->mounts[1].source, "/srv/www");
+    ck_assert_str_eq(c->mounts[1].target, "/srv/www");
+    ck_assert(!c->mounts[1].readonly);
+    ck_assert_str_eq(c->mounts[2].source, "/");
+    ck_assert_str_eq(c->mounts[3].target, "/devices"); /* not under /dev */
+
+    cleanup_(vps_config_freep) struct vps_config *none = cfg_ok("{'name': 'web1', 'mounts': []}");
+    ck_assert_uint_eq(none->n_mounts, 0);
+    ck_assert_ptr_null(none->mounts);
+}
+END_TEST
+
+START_TEST(config_rejects_bad_mounts)
+{
+    cfg_invalid("{'name': 'web1', 'mounts': [{'source': 'usr', 'target': '/usr'}]}",
+                "mounts[0].source: expected an absolute path, got 'usr'");
+    cfg_invalid("{'name': 'web1', 'mounts': [{'source': '/usr', 'target': '/a/../etc'}]}",
+                "mounts[0].target: '/a/../etc' has a \".\" or \"..\" component");
+    cfg_invalid("{'name': 'web1', 'mounts': [{'source': '/usr/./bin', 'target': '/b'}]}",
+                "mounts[0].source: '/usr/./bin' has a");
+    cfg_invalid("{'name': 'web1', 'mounts': [{'source': '/srv/..', 'target': '/b'}]}",
+                "mounts[0].source: '/srv/..' has a");
+    cfg_invalid("{'name': 'web1', 'mounts': [{'source': '/usr', 'target': '//'}]}",
+                "mounts[0].target: cannot be /");
+    cfg_invalid("{'name': 'web1', 'mounts': [{'source': '/usr', 'target': '/proc'}]}",
+                "mounts[0].target: '/proc' is in /proc, which vpsd mounts");
+    cfg_invalid("{'name': 'web1', 'mounts': [{'source': '/usr', 'target': '/sys/'}]}",
+                "mounts[0].target: '/sys' is in /sys");
+    cfg_invalid("{'name': 'web1', 'mounts': [{'source': '/usr', 'target': '/a'},"
+                " {'source': '/tmp', 'target': '//dev//shm'}]}",
+                "mounts[1].target: '/dev/shm' is in /dev");
+    cfg_invalid("{'name': 'web1', 'mounts': [{'source': '/usr', 'target': '/usr'},"
+                " {'source': '/opt', 'target': '/usr/'}]}",
+                "mounts[1].target: '/usr' is the target of mounts[0] too");
+    cfg_invalid("{'name': 'web1', 'mounts': [{'target': '/usr'}]}",
+                "mounts[0].source: required field is missing");
+    cfg_invalid("{'name': 'web1', 'mounts': [{'source': '/usr'}]}",
+                "mounts[0].target: required field is missing");
+    cfg_invalid("{'name': 'web1', 'mounts': [{'source': '/usr', 'target': '/usr', 'rw': true}]}",
+                "mounts[0].rw: unknown field");
+    cfg_invalid("{'name': 'web1', 'mounts': [{'source': '/usr', 'target': '/usr', 'readonly': 1}]}",
+                "mounts[0].readonly: expected a boolean, got an integer");
+    cfg_invalid("{'name': 'web1', 'mounts': [{'source': '', 'target': '/usr'}]}",
+                "mounts[0].source: must not be shorter than 1");
+    cfg_invalid("{'name': 'web1', 'mounts': ['/usr']}",
+                "mounts[0]: expected an object, got a string");
+    cfg_invalid("{'name': 'web1', 'mounts': {'source': '/usr', 'target': '/usr'}}",
+                "mounts: expected an array, got an object");
+}
+END_TEST
+
+START_TEST(config_limits_number_of_mounts)
+{
+    char text[2048], *p = text;
+
+    p += sprintf(p, "{'name': 'web1', 'mounts': [");
+    for (int i = 0; i <= VPS_MAX_MOUNTS; i++)
+        p += sprintf(p, "%s{'source': '/srv', 'target': '/m%d'}", i ? "," : "", i);
+    sprintf(p, "]}");
+    cfg_invalid(text, "mounts: at most 16 mounts");
+}
+END_TEST
+
+START_TEST(config_round_trips_mounts)
+{
+    cleanup_free char *dump = round_trip("{'name': 'web1', 'mounts': [{'source': '/usr/',"
+                                         " 'target': '/usr'}, {'source': '/srv//www',"
+                                         " 'target': '/var/www', 'readonly': false}]}");
+
+    /* readonly is spelled out, paths are canonical, the order is kept. */
+    ck_assert_msg(strstr(dump, "\"mounts\":[{\"readonly\":true,\"source\":\"/usr\",\"target\":"
+                               "\"/usr\"},{\"readonly\":false,\"source\":\"/srv/www\",\"target\":"
+                               "\"/var/www\"}]"),
+                  "%s", dump);
+    cleanup_free char *plain = round_trip("{'name': 'web1'}");
+    ck_assert_msg(strstr(plain, "\"mounts\":[]"), "%s", plain);
+}
+END_TEST
+
+START_TEST(config_set_mounts_checks_like_the_field)
+{
+    /* What a create gets from its template's defaults, checked as if the body had them. */
+    struct vps_error err = {0};
+    cleanup_(vps_config_freep) struct vps_config *c =
+        cfg_ok("{'name': 'web1', 'mounts': [{'source': '/opt', 'target': '/opt'}]}");
+    cleanup_json json_t *good =
+        json_loads("[{\"source\": \"/usr/\", \"target\": \"/usr\"}]", 0, NULL);
+    cleanup_json json_t *bad =
+        json_loads("[{\"source\": \"/usr\", \"target\": \"/proc\"}]", 0, NULL);
+
+    ck_assert_int_eq(vps_config_set_mounts(c, good, &err), 0);
+    ck_assert_uint_eq(c->n_mounts, 1);
+    ck_assert_str_eq(c->mounts[0].source, "/usr");
+    ck_assert(c->mounts[0].readonly);
+    ck_assert_int_eq(vps_config_set_mounts(c, bad, &err), -1);
+    ck_assert_err(err, VPS_ERR_INVALID, "mounts[0].target: '/proc' is in /proc");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -627,6 +741,7 @@ static Suite *config_suite(void)
     TCase *limits = tcase_create("limits");
     TCase *network = tcase_create("network");
     TCase *json = tcase_create("json");
+    TCase *mounts = tcase_create("mounts");
 
     tcase_add_test(names, config_requires_name);
     tcase_add_test(names, config_rejects_bad_names);
@@ -669,6 +784,13 @@ static Suite *config_suite(void)
     tcase_add_test(json, config_failures_free_partial_config);
     tcase_add_test(json, config_rejects_duplicate_keys_in_text);
     suite_add_tcase(s, json);
+
+    tcase_add_test(mounts, config_accepts_mounts_in_canonical_form);
+    tcase_add_test(mounts, config_rejects_bad_mounts);
+    tcase_add_test(mounts, config_limits_number_of_mounts);
+    tcase_add_test(mounts, config_round_trips_mounts);
+    tcase_add_test(mounts, config_set_mounts_checks_like_the_field);
+    suite_add_tcase(s, mounts);
     return s;
 }
 

@@ -1,7 +1,7 @@
-/* Unit tests for template.c and template-archive.c: the built-in template (its tree,
- * idempotence, redoing a half-built one), import of tarballs made here with libarchive (the
- * refusal of escaping paths, non-tar input and taken names, the skipping of device nodes),
- * export/import round trips, listing and removal. */
+/* Unit tests for template.c and template-archive.c: the built-in templates (their trees,
+ * host-usr's default mounts, idempotence, redoing a half-built one), import of tarballs made here
+ * with libarchive (the refusal of escaping paths, non-tar input and taken names, the skipping of
+ * device nodes), export/import round trips, listing and removal. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <check.h>
@@ -211,13 +211,14 @@ START_TEST(dir_open_creates_a_private_directory)
 }
 END_TEST
 
-START_TEST(ensure_builtin_builds_the_minimal_tree)
+START_TEST(ensure_builds_the_minimal_tree)
 {
     struct vps_error err = {0};
     int templates = templates_dir("builtin");
     json_t *j = NULL;
 
-    ck_assert_int_eq(vps_template_ensure_builtin(templates, VPS_BUSYBOX_PATH, &err), 0);
+    ck_assert_int_eq(vps_template_ensure(templates, VPS_TEMPLATE_BUILTIN, VPS_BUSYBOX_PATH, &err),
+                     0);
     ck_assert(vps_template_exists(templates, VPS_TEMPLATE_BUILTIN));
     int root = rootfs_of(templates, VPS_TEMPLATE_BUILTIN);
     ck_assert_int_eq(lstat_at(root, "bin/busybox").st_mode, S_IFREG | 0755);
@@ -244,7 +245,10 @@ START_TEST(ensure_builtin_builds_the_minimal_tree)
     ck_assert_str_eq(json_string_value(json_object_get(j, "source")), "builtin");
     ck_assert_int_eq(strlen(json_string_value(json_object_get(j, "created_at"))), 20);
     ck_assert_int_gt(json_integer_value(json_object_get(j, "size_bytes")), 1000000);
+    ck_assert_ptr_null(json_object_get(j, "mounts"));
     json_decref(j);
+    ck_assert_int_eq(vps_template_default_mounts(templates, VPS_TEMPLATE_BUILTIN, &j, &err), 0);
+    ck_assert_ptr_null(j);
     ck_assert_int_eq(count_entries(templates), 1);
     close(templates);
 }
@@ -289,7 +293,7 @@ START_TEST(ensure_builtin_redoes_a_half_built_template)
     ck_assert(!exists_at(root, "junk"));
     ck_assert(exists_at(root, "bin/busybox"));
     close(root);
-    ck_assert_int_eq(count_entries(templates), 1);
+    ck_assert_int_eq(count_entries(templates), 2); /* and host-usr */
     close(templates);
 }
 END_TEST
@@ -299,9 +303,116 @@ START_TEST(ensure_builtin_without_busybox_fails_cleanly)
     struct vps_error err = {0};
     int templates = templates_dir("builtin-missing");
 
+    ck_assert_int_eq(
+        vps_template_ensure(templates, VPS_TEMPLATE_BUILTIN, "/nonexistent/busybox", &err), -1);
+    ck_assert_err(err, VPS_ERR_NOT_FOUND,
+                  "template 'minimal': busybox '/nonexistent/busybox' not found");
+    ck_assert_int_eq(count_entries(templates), 0);
+
+    /* host-usr needs no busybox: it is built all the same, and the failure is minimal's. */
+    err = (struct vps_error){0};
     ck_assert_int_eq(vps_template_ensure_builtin(templates, "/nonexistent/busybox", &err), -1);
     ck_assert_err(err, VPS_ERR_NOT_FOUND, "busybox '/nonexistent/busybox' not found");
+    ck_assert(vps_template_exists(templates, VPS_TEMPLATE_HOST_USR));
+    ck_assert(!vps_template_exists(templates, VPS_TEMPLATE_BUILTIN));
+    ck_assert_int_eq(count_entries(templates), 1);
+    close(templates);
+}
+END_TEST
+
+START_TEST(ensure_host_usr_builds_a_debian_skeleton)
+{
+    struct vps_error err = {0};
+    int templates = templates_dir("host-usr");
+    json_t *j = NULL;
+
+    ck_assert_int_eq(vps_template_ensure(templates, VPS_TEMPLATE_HOST_USR, NULL, &err), 0);
+    int root = rootfs_of(templates, VPS_TEMPLATE_HOST_USR);
+    ck_assert_str_eq(link_target(root, "bin"), "usr/bin");
+    ck_assert_str_eq(link_target(root, "sbin"), "usr/sbin");
+    ck_assert_str_eq(link_target(root, "lib"), "usr/lib");
+    ck_assert_str_eq(link_target(root, "lib64"), "usr/lib64");
+    ck_assert_str_eq(link_target(root, "var/run"), "../run");
+    ck_assert_int_eq(lstat_at(root, "usr").st_mode, S_IFDIR | 0755);
+    int usr = openat(root, "usr", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_eq(count_entries(usr), 0); /* a mount point */
+    close(usr);
+    ck_assert(!exists_at(root, "usr/sbin/init"));
+    ck_assert_int_eq(lstat_at(root, "root").st_mode, S_IFDIR | 0700);
+    ck_assert_int_eq(lstat_at(root, "tmp").st_mode, S_IFDIR | 01777);
+    ck_assert_int_eq(lstat_at(root, "run/sshd").st_mode, S_IFDIR | 0755);
+    ck_assert_int_eq(lstat_at(root, "etc/ssh").st_mode, S_IFDIR | 0755);
+    ck_assert(S_ISDIR(lstat_at(root, "var/log").st_mode));
+    ck_assert(S_ISDIR(lstat_at(root, "var/empty").st_mode));
+    ck_assert(S_ISDIR(lstat_at(root, "etc/alternatives").st_mode));
+    ck_assert_int_eq(lstat_at(root, "etc/shadow").st_mode, S_IFREG | 0600);
+    const char *passwd = read_small_file_at(root, "etc/passwd");
+    ck_assert(strstr(passwd, "root:x:0:0:root:/root:/bin/bash\n"));
+    ck_assert(strstr(passwd, "\nsshd:x:100:65534::/run/sshd:/usr/sbin/nologin\n"));
+    ck_assert(strstr(passwd, "\nwww-data:x:33:33:"));
+    ck_assert(strstr(passwd, "\nnobody:x:65534:"));
+    ck_assert(strstr(read_small_file_at(root, "etc/group"), "\nwww-data:x:33:\n"));
+    ck_assert(strstr(read_small_file_at(root, "etc/shadow"), "root:*:"));
+    ck_assert(strstr(read_small_file_at(root, "etc/nsswitch.conf"), "passwd: files\n"));
+    ck_assert(strstr(read_small_file_at(root, "etc/os-release"), "ID=vps-host-usr\n"));
+    ck_assert_str_eq(read_small_file_at(root, "etc/hostname"), "localhost\n");
+    close(root);
+
+    ck_assert_int_eq(vps_template_get(templates, VPS_TEMPLATE_HOST_USR, &j, &err), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "source")), "builtin");
+    ck_assert_int_lt(json_integer_value(json_object_get(j, "size_bytes")), 1 << 20);
+    json_t *m = json_array_get(json_object_get(j, "mounts"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(m, "source")), "/usr");
+    ck_assert_str_eq(json_string_value(json_object_get(m, "target")), "/usr");
+    ck_assert(json_is_true(json_object_get(m, "readonly")));
+    json_decref(j);
+    ck_assert_int_eq(vps_template_default_mounts(templates, VPS_TEMPLATE_HOST_USR, &j, &err), 0);
+    ck_assert_uint_eq(json_array_size(j), exists_at(AT_FDCWD, "/etc/alternatives") ? 2 : 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(j, 0), "source")), "/usr");
+    json_decref(j);
+    ck_assert_int_eq(count_entries(templates), 1);
+    close(templates);
+}
+END_TEST
+
+START_TEST(builtin_names)
+{
+    struct vps_error err = {0};
+    int templates = templates_dir("builtin-names");
+    json_t *j = NULL;
+
+    ck_assert(vps_template_is_builtin("minimal"));
+    ck_assert(vps_template_is_builtin("host-usr"));
+    ck_assert(!vps_template_is_builtin("debian"));
+    ck_assert_int_eq(vps_template_ensure(templates, "debian", VPS_BUSYBOX_PATH, &err), -1);
+    ck_assert_err(err, VPS_ERR_INVALID, "template 'debian' is not built in");
+    err = (struct vps_error){0};
+    ck_assert_int_eq(vps_template_default_mounts(templates, "debian", &j, &err), -1);
+    ck_assert_err(err, VPS_ERR_NOT_FOUND, "template 'debian' does not exist");
     ck_assert_int_eq(count_entries(templates), 0);
+    close(templates);
+}
+END_TEST
+
+START_TEST(metadata_with_bad_mounts_is_refused)
+{
+    static const char meta[] = "{\"name\": \"odd\", \"source\": \"import\", \"created_at\":"
+                               " \"2026-11-23T04:33:58Z\", \"mounts\": [\"/usr\"]}";
+    struct vps_error err = {0};
+    int templates = templates_dir("bad-meta-mounts");
+    json_t *j = NULL;
+
+    ck_assert_int_eq(mkdirat(templates, "odd", 0700), 0);
+    int dir = openat(templates, "odd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_eq(mkdirat(dir, "rootfs", 0755), 0);
+    int fd = openat(dir, "template.json", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    ck_assert_int_eq(write(fd, meta, sizeof meta - 1), (ssize_t) sizeof meta - 1);
+    close(fd);
+    close(dir);
+    ck_assert_int_eq(vps_template_default_mounts(templates, "odd", &j, &err), -1);
+    ck_assert_err(err, VPS_ERR_INVALID,
+                  "template 'odd': 'template.json': mounts[0]: expected an"
+                  " object, got a string");
     close(templates);
 }
 END_TEST
@@ -604,10 +715,13 @@ static Suite *template_suite(void)
 
     tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
     tcase_add_test(tc, dir_open_creates_a_private_directory);
-    tcase_add_test(tc, ensure_builtin_builds_the_minimal_tree);
+    tcase_add_test(tc, ensure_builds_the_minimal_tree);
     tcase_add_test(tc, ensure_builtin_is_idempotent);
     tcase_add_test(tc, ensure_builtin_redoes_a_half_built_template);
     tcase_add_test(tc, ensure_builtin_without_busybox_fails_cleanly);
+    tcase_add_test(tc, ensure_host_usr_builds_a_debian_skeleton);
+    tcase_add_test(tc, builtin_names);
+    tcase_add_test(tc, metadata_with_bad_mounts_is_refused);
     tcase_add_test(tc, import_extracts_a_tarball);
     tcase_add_test(tc, import_reads_a_gzip_tarball);
     tcase_add_test(tc, import_refuses_dotdot_entries);

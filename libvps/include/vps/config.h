@@ -1,6 +1,6 @@
-/* The VPS configuration model: names, limits, network, on-demand services and owners, with
- * their defaults, strict validation (messages name the JSON path) and the JSON form that is
- * both config.json on disk and the API's representation. */
+/* The VPS configuration model: names, limits, network, on-demand services, owners and bind
+ * mounts from the host, with their defaults, strict validation (messages name the JSON path)
+ * and the JSON form that is both config.json on disk and the API's representation. */
 #pragma once
 
 #include <stdbool.h>
@@ -15,6 +15,7 @@
 #define VPS_MAX_OWNERS       64
 #define VPS_MAX_ADDRESSES    64
 #define VPS_MAX_SERVICES     64
+#define VPS_MAX_MOUNTS       16
 #define VPS_CONFIG_MAX_BYTES (256 * 1024)
 
 #define VPS_DEFAULT_RAM_BYTES  (512ULL << 20)
@@ -82,6 +83,15 @@ struct vps_service {
     char *proxy_to; /* proxy mode: "ip:port" inside the VPS the service listens on */
 };
 
+/* A file or directory of the host, bound into the VPS at each start (admin-only: whoever
+ * may set it chooses what of the host a VPS sees). */
+struct vps_host_mount {
+    char *source;  /* absolute host path; canonical: single slashes, none at the end */
+    char *target;  /* absolute path inside the VPS, canonical; not /, /proc, /sys, /dev or
+                    * under them */
+    bool readonly; /* default true */
+};
+
 struct vps_config {
     char *name;
     char *hostname;
@@ -95,6 +105,8 @@ struct vps_config {
     struct vps_network network;
     struct vps_service *services;
     size_t n_services;
+    struct vps_host_mount *mounts; /* in the order they are mounted; targets unique */
+    size_t n_mounts;
 };
 
 /* Name rule for VPSes, templates and services: [a-z0-9][a-z0-9-]{0,62}. what is used in the
@@ -117,6 +129,10 @@ static inline void vps_config_freep(struct vps_config **c)
 int vps_config_from_json(const json_t *j, struct vps_config **ret, struct vps_error *err);
 /* The canonical JSON form: every field, defaults included, sorted keys when dumped. */
 int vps_config_to_json(const struct vps_config *c, json_t **ret, struct vps_error *err);
+
+/* Replaces c's mounts by the JSON array mounts, checked and made canonical as the "mounts"
+ * field is (a template's default mounts). VPS_ERR_INVALID with the JSON path "mounts[i]". */
+int vps_config_set_mounts(struct vps_config *c, const json_t *mounts, struct vps_error *err);
 
 /* True if uid is listed in owners. */
 bool vps_config_has_owner(const struct vps_config *c, uid_t uid);

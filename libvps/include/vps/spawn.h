@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "idmap.h"
+#include "mount.h"
 
 /* Creates the VPS's user namespace (ids mapped as m says) and a network namespace owned by
  * it; returns fds that pin both. */
@@ -32,6 +33,8 @@ struct vps_spawn_init {
     void *userdata;
     int init_fd;    /* the project's vps-init (O_PATH), used when the rootfs has no /sbin/init */
     int console_fd; /* stdout and stderr of init */
+    const struct vps_mount_bind *binds; /* from the host, see vps_mount_setup_root() */
+    size_t n_binds;
 };
 
 /* Starts a VPS's init. On success *ret_pidfd owns the new process; on failure nothing of it

@@ -1,7 +1,8 @@
 /* Templates: root filesystem trees that VPSes are created from, kept under
  * <state-dir>/templates/<name>/{rootfs/,template.json}. The built-in "minimal" template is
- * made from the host's busybox-static; others are imported from tarballs with libarchive.
- * Copying a template into a VPS is storage.c's. */
+ * made from the host's busybox-static, the built-in "host-usr" is a skeleton around the
+ * host's /usr; others are imported from tarballs with libarchive. Copying a template into a
+ * VPS is storage.c's. */
 #pragma once
 
 #include <jansson.h>
@@ -11,6 +12,9 @@
 #include "error.h"
 
 #define VPS_TEMPLATE_BUILTIN "minimal"
+/* A Debian-like skeleton (usr-merged links, /etc with the accounts Debian's daemons expect,
+ * /run/sshd, no init) whose VPSes bind the host's /usr read-only by default. */
+#define VPS_TEMPLATE_HOST_USR "host-usr"
 /* Where the built-in template takes busybox from (Debian's busybox-static). */
 #define VPS_BUSYBOX_PATH "/bin/busybox"
 
@@ -21,16 +25,33 @@ typedef void (*vps_progress_fn)(unsigned percent, const char *what, void *userda
 /* Opens (creating if needed, mode 0700) <state-dir>/templates. */
 int vps_template_dir_open(int state_fd, int *ret_fd, struct vps_error *err);
 
-/* A JSON array of {"name", "source", "created_at", "size_bytes"} sorted by name. */
+/* A JSON array of {"name", "source", "created_at", "size_bytes"} sorted by name, with
+ * "mounts" (see vps_template_default_mounts()) where a template has default mounts. */
 int vps_template_list(int templates_fd, json_t **ret, struct vps_error *err);
 /* One template's metadata as above. VPS_ERR_NOT_FOUND if absent. */
 int vps_template_get(int templates_fd, const char *name, json_t **ret, struct vps_error *err);
 bool vps_template_exists(int templates_fd, const char *name);
 
-/* Builds the built-in template if it is missing (idempotent; a crashed half-build is
- * detected and redone). busybox_path is normally VPS_BUSYBOX_PATH; VPS_ERR_NOT_FOUND if it
- * is missing. No sbin/init and no inittab: how a VPS boots is decided elsewhere. */
+/* True for the names of the built-in templates, which vps_template_ensure() can (re)build. */
+bool vps_template_is_builtin(const char *name);
+
+/* Builds the built-in template name if it is missing (idempotent; a crashed half-build is
+ * detected and redone). busybox_path (normally VPS_BUSYBOX_PATH) is read for "minimal",
+ * VPS_ERR_NOT_FOUND if it is missing. Neither has sbin/init or inittab: how a VPS boots is
+ * decided elsewhere. host-usr's template.json carries the default "mounts": the host's /usr
+ * and, where the host has it, /etc/alternatives, both read-only. VPS_ERR_INVALID for a name
+ * that is not built in. */
+int vps_template_ensure(int templates_fd, const char *name, const char *busybox_path,
+                        struct vps_error *err);
+/* vps_template_ensure() for every built-in template: host-usr first, which needs nothing of
+ * the host to build, then minimal; each is tried, the first failure is returned. */
 int vps_template_ensure_builtin(int templates_fd, const char *busybox_path, struct vps_error *err);
+
+/* The "mounts" (a JSON array in the config's form) a VPS made from template name gets when
+ * its config names none: a new reference in *ret, or NULL when the template has none.
+ * VPS_ERR_NOT_FOUND if the template does not exist. */
+int vps_template_default_mounts(int templates_fd, const char *name, json_t **ret,
+                                struct vps_error *err);
 
 /* Extracts the archive read from archive_fd (tar, optionally gzip/xz/zstd/bzip2
  * compressed; libarchive detects it) into a new template name. Entries with absolute paths
