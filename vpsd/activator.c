@@ -1,18 +1,38 @@
-/* On-demand activation, first slice: TCP listen addresses of "accept" mode services. The
- * listening socket is made inside the VPS's pinned network namespace, so it exists while
- * the VPS is stopped; a connection starts the VPS when needed and runs one process of the
- * service per connection (spawn.c's exec into the VPS), the connection on its stdin and
- * stdout.
+/* On-demand activation (activator.h, DESIGN.md "On-demand activation"): for each service of
+ * each VPS a unit that holds the service's listening sockets inside the VPS's pinned network
+ * namespace (so they exist while the VPS is stopped), starts the VPS and the service when a
+ * request arrives, and stops the service again when it has been idle.
  *
- * Not yet in this slice: udp and unix addresses, "listen" and "proxy" modes, user names
- * (only numeric uids: a name needs the VPS's /etc/passwd), fd 3 with LISTEN_FDS (struct
- * vps_spawn_exec passes stdio only), idle stop (nothing to stop in accept mode: each process
- * ends with its connection). The start of a stopped VPS is synchronous: the loop waits for
- * it (a few ms to tens of ms) while the connection waits in the accept queue. */
+ * Modes:
+ *   accept  a process per connection (inetd style): the connection on stdin and stdout and
+ *           as fd 3 with LISTEN_FDS=1. UDP addresses are handed over whole, like "listen"
+ *           (inetd's "wait"): datagrams have no connection to give away.
+ *   listen  the listening socket handed over as fd 3 (systemd style); while the service
+ *           runs vpsd does not watch the socket, the service accepts. Idle: no established
+ *           connection on the port (the VPS's /proc/net/tcp{,6}) and an empty accept queue
+ *           for idle_timeout.
+ *   proxy   one long-running process that listens on proxy_to inside the VPS; vpsd accepts,
+ *           connects to proxy_to (retrying while the service is still starting, so no
+ *           connection is lost to a cold start) and relays with splice() (libvps/relay.c).
+ *
+ * Failures: a process that fails three times in a row puts its unit into back-off (1 s,
+ * doubling up to 60 s) in which new connections are closed at once (listen mode: they wait in
+ * the accept queue instead). restart "on-failure"/"always" restarts the long-running process
+ * of listen and proxy mode after it ended (with the same back-off).
+ *
+ * autostop: a VPS that has served an activation since it started is stopped once none of its
+ * services has a process, connection or parked request and each has been idle for its
+ * idle_timeout. Connections that arrive while a VPS stops are parked and served by starting
+ * it again.
+ *
+ * The start of a stopped VPS is synchronous (tens of ms): the loop waits, connections wait in
+ * the kernel's accept queues meanwhile. Time-driven work runs on one timerfd tick (100 ms)
+ * that is armed only while some unit has something running, parked or backing off: an idle
+ * host costs nothing. */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/tcp.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
@@ -22,6 +42,9 @@
 #include <sys/epoll.h>
 #include <sys/pidfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,98 +53,135 @@
 #include "log.h"
 #include "loop.h"
 #include "supervisor.h"
+#include "vps/addr.h"
 #include "vps/fd.h"
+#include "vps/idmap.h"
 #include "vps/json.h"
+#include "vps/passwd.h"
+#include "vps/path.h"
+#include "vps/relay.h"
 #include "vps/spawn.h"
 
-#define ACCEPTS_PER_WAKE 64 /* then the loop serves others before accepting more */
-#define PEER_MAX         64 /* "[ipv6]:port" */
+#define ACCEPTS_PER_WAKE         64 /* then the loop serves others before accepting more */
+#define PEER_MAX                 VPS_ADDR_TEXT_MAX
+#define TICK_MS                  100
+#define STOP_KILL_MS             5000  /* SIGTERM, then SIGKILL after this */
+#define PROXY_CONNECT_TIMEOUT_MS 30000 /* a cold proxy service has this long to listen */
+#define PROXY_RETRY_MS           50
+#define FAILS_BEFORE_BACKOFF     3
+#define BACKOFF_MIN_MS           1000
+#define BACKOFF_MAX_MS           60000
+#define RUN_OK_MS                10000 /* a process that ran this long did not crash-loop */
+#define AUTOSTOP_TIMEOUT_MS      10000 /* of the VPS's graceful stop */
+
+enum unit_state {
+    UNIT_IDLE,
+    UNIT_RUNNING, /* something of it runs: a main process or accept instances */
+    UNIT_STOPPING,
+    UNIT_BACKOFF,
+};
+
+static const char *const state_names[] = {
+    [UNIT_IDLE] = "idle",
+    [UNIT_RUNNING] = "running",
+    [UNIT_STOPPING] = "stopping",
+    [UNIT_BACKOFF] = "backoff",
+};
+
+struct unit;
 
 struct listener {
-    struct activator *a;
-    char vps[VPS_NAME_MAX + 1];
-    char *service;
-    char *addr; /* as configured */
+    struct unit *u;
+    char *addr; /* canonical, as configured */
+    bool udp;
     int fd;
-    struct watch *watch;
-    size_t n_running;      /* instances of this service running now */
-    uint64_t last_conn_ms; /* for the idle stop of later slices */
+    int unix_dir_fd;     /* unix: O_PATH fd of the socket's directory in the rootfs; else -1 */
+    char *unix_name;     /* unix: the socket's name in that directory */
+    struct watch *watch; /* NULL while the service holds the socket */
+    int proc_tcp_fd[2];  /* the VPS's /proc/net/tcp and tcp6 (listen mode's idle check) */
     struct listener *next;
 };
 
 struct instance {
-    struct activator *a;
-    struct listener *l; /* NULL once the listener is gone */
-    char vps[VPS_NAME_MAX + 1];
-    char *service;
+    struct unit *u;
     pid_t pid;
     int pidfd;
+    int conn; /* accept mode over TCP: vpsd's copy, for TCP_INFO at the end; else -1 */
     struct watch *watch;
-    struct instance *prev, *next;
+    uint64_t started_ms;
+    bool main; /* the long-running process of listen/proxy mode (or a UDP accept one) */
+    struct instance *next;
+};
+
+/* A proxied connection: connecting to proxy_to, then relaying. */
+struct pconn {
+    struct unit *u;
+    int client, upstream;
+    struct watch *wc, *wu;
+    struct vps_relay *relay;
+    uint64_t arrived_ms, retry_at_ms; /* retry_at_ms != 0: waiting to connect again */
+    char peer[PEER_MAX];
+    struct pconn *next;
+};
+
+/* A connection parked while its VPS stops. */
+struct parked {
+    int fd;
+    char peer[PEER_MAX];
+    uint64_t arrived_ms;
+    struct parked *next;
+};
+
+struct stats {
+    uint64_t activations, connections_total, bytes_in, bytes_out, failures;
+    uint64_t cold_last_ms, cold_max_ms;
+};
+
+struct unit {
+    struct activator *a;
+    char vps[VPS_NAME_MAX + 1];
+    char *name;
+    /* From the config at the last bind: */
+    enum vps_service_mode mode;
+    uint64_t idle_timeout_ms;
+    enum vps_restart restart;
+    bool autostop; /* the VPS's */
+    bool gone;     /* no longer configured: freed once nothing of it runs */
+
+    enum unit_state state;
+    struct listener *listeners;
+    struct instance *instances;
+    size_t n_instances;
+    struct pconn *pconns;
+    size_t n_pconns;
+    struct parked *parked;
+    int netns_fd; /* the VPS's pinned network namespace, opened on first need */
+
+    uint64_t last_activity_ms;
+    uint64_t kill_at_ms;       /* UNIT_STOPPING: SIGKILL then */
+    uint64_t backoff_until_ms; /* UNIT_BACKOFF */
+    uint64_t restart_at_ms;    /* a restart of the main process is due */
+    unsigned fails_in_row;
+    unsigned generation;    /* bumped when listeners are closed: callbacks check it */
+    uint64_t cold_since_ms; /* arrival of the request that activates it from idle; 0: none */
+    bool served;            /* activated since the VPS started (autostop) */
+    struct stats st;
+    struct unit *next;
 };
 
 struct activator {
     struct vpsd *d;
     int own_netns_fd; /* vpsd's network namespace, to return to after making a socket */
-    struct listener *listeners;
-    struct instance *instances;
+    int timer_fd;
+    struct watch *timer_watch;
+    bool ticking;
+    struct unit *units;
 };
 
-/* ---- configuration ---- */
+static void arm(struct activator *a);
+static void unit_reap(struct unit *u);
 
-/* "[tcp:]ip:port" (IPv6 as "[addr]:port", as the config validated) to a socket address;
- * false for udp and unix addresses, which later slices serve. */
-static bool tcp_address(const char *s, struct sockaddr_storage *ss, socklen_t *ret_len)
-{
-    char host[64];
-    bool v6;
-    const char *colon;
-    unsigned long port;
-
-    if (strncmp(s, "udp:", 4) == 0 || strncmp(s, "unix:", 5) == 0)
-        return false;
-    if (strncmp(s, "tcp:", 4) == 0)
-        s += 4;
-    v6 = s[0] == '[';
-    colon = strrchr(s, ':');
-    if (!colon || colon - s < 1 + 2 * v6 || (size_t) (colon - s) >= sizeof host)
-        return false;
-    (void) snprintf(host, sizeof host, "%.*s", (int) (colon - s - 2 * v6), s + v6);
-    port = strtoul(colon + 1, NULL, 10);
-    if (port == 0 || port > 65535)
-        return false;
-    memset(ss, 0, sizeof *ss);
-    if (v6) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) ss;
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons((uint16_t) port);
-        *ret_len = sizeof *sin6;
-        return inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1;
-    }
-    struct sockaddr_in *sin = (struct sockaddr_in *) ss;
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons((uint16_t) port);
-    *ret_len = sizeof *sin;
-    return inet_pton(AF_INET, host, &sin->sin_addr) == 1;
-}
-
-/* Only numeric uids in this slice; no user means root. */
-static bool numeric_uid(const char *user, uid_t *ret)
-{
-    char *end;
-    unsigned long v;
-
-    if (!user) {
-        *ret = 0;
-        return true;
-    }
-    errno = 0;
-    v = strtoul(user, &end, 10);
-    if (!isdigit((unsigned char) user[0]) || *end || errno || v >= UINT32_MAX)
-        return false;
-    *ret = (uid_t) v;
-    return true;
-}
+/* ---- lookups ---- */
 
 static const struct vps_service *find_service(const struct vps_config *c, const char *name)
 {
@@ -131,14 +191,12 @@ static const struct vps_service *find_service(const struct vps_config *c, const 
     return NULL;
 }
 
-/* Whether c still wants service svc_name to be activated on addr. */
-static bool wanted(const struct vps_config *c, const char *svc_name, const char *addr)
+static struct unit *find_unit(struct activator *a, const char *vps, const char *name)
 {
-    const struct vps_service *svc = find_service(c, svc_name);
-    uid_t uid;
-
-    return svc && svc->mode == VPS_SERVICE_ACCEPT && vps_strv_contains(&svc->listen, addr) &&
-           numeric_uid(svc->user, &uid);
+    for (struct unit *u = a->units; u; u = u->next)
+        if (!u->gone && strcmp(u->vps, vps) == 0 && strcmp(u->name, name) == 0)
+            return u;
+    return NULL;
 }
 
 /* ---- events ---- */
@@ -156,195 +214,36 @@ static void publish(struct activator *a, const char *type, const char *vps,
                    text);
 }
 
-static void peer_text(const struct sockaddr_storage *ss, char *buf, size_t size)
+static void publish_failed(struct unit *u, const char *peer, const struct vps_error *e)
 {
-    char host[INET6_ADDRSTRLEN] = "?";
+    char msg[sizeof e->msg + 64];
 
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) ss;
-        (void) inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
-        (void) snprintf(buf, size, "[%s]:%u", host, ntohs(sin6->sin6_port));
-    } else {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *) ss;
-        (void) inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
-        (void) snprintf(buf, size, "%s:%u", host, ntohs(sin->sin_port));
-    }
-}
+    char text[sizeof msg + 160];
 
-/* ---- instances: one process per connection ---- */
-
-static void instance_free(struct instance *inst)
-{
-    watch_remove(inst->watch);
-    vps_close(inst->pidfd);
-    if (inst->prev)
-        inst->prev->next = inst->next;
-    else
-        inst->a->instances = inst->next;
-    if (inst->next)
-        inst->next->prev = inst->prev;
-    free(inst->service);
-    free(inst);
-}
-
-static void on_instance_exit(struct watch *w, uint32_t events, void *userdata)
-{
-    struct instance *inst = userdata;
-    siginfo_t si = {0};
-    char text[256];
-
-    (void) w, (void) events;
-    (void) waitid(P_PIDFD, (id_t) inst->pidfd, &si, WEXITED);
-    if (inst->l) {
-        inst->l->n_running--;
-        inst->l->last_conn_ms = loop_now_ms();
-    }
-    (void) snprintf(text, sizeof text, "vps '%s': service '%s' (pid %d) exited", inst->vps,
-                    inst->service, (int) inst->pid);
-    publish(inst->a, "service_exited", inst->vps, NULL,
-            json_pack("{s:s, s:i, s:i}", "service", inst->service, "pid", (int) inst->pid,
-                      si.si_code == CLD_EXITED ? "exit_code" : "signal", si.si_status),
+    vps_error_format(e, msg, sizeof msg);
+    (void) snprintf(text, sizeof text, "vps '%s': service '%s': %s%s%s", u->vps, u->name, msg,
+                    peer ? ", dropping " : "", peer ? peer : "");
+    publish(u->a, "service_failed", u->vps, NULL,
+            peer ? json_pack("{s:s, s:s, s:s}", "service", u->name, "peer", peer, "error", msg)
+                 : json_pack("{s:s, s:s}", "service", u->name, "error", msg),
             text);
-    instance_free(inst);
 }
 
-static struct instance *instance_new(struct listener *l)
+/* Listen mode, and UDP in accept mode: the socket itself goes to the service. */
+static bool hands_over(const struct unit *u, const struct listener *l)
 {
-    struct instance *inst = calloc(1, sizeof *inst);
-
-    if (!inst)
-        return NULL;
-    *inst = (struct instance){.a = l->a, .l = l, .pidfd = -1, .service = strdup(l->service)};
-    (void) snprintf(inst->vps, sizeof inst->vps, "%s", l->vps);
-    if (!inst->service) {
-        free(inst);
-        return NULL;
-    }
-    inst->next = l->a->instances;
-    if (inst->next)
-        inst->next->prev = inst;
-    l->a->instances = inst;
-    return inst;
+    return u->mode == VPS_SERVICE_LISTEN || l->udp;
 }
 
-/* Runs svc's command in the running VPS with conn as its stdin and stdout. */
-static int spawn_instance(struct listener *l, const struct vps_config *c,
-                          const struct vps_service *svc, int conn, const char *peer,
-                          struct vps_error *err)
-{
-    cleanup_close int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    struct instance *inst;
-    char text[256];
-    uid_t uid = 0;
-
-    (void) numeric_uid(svc->user, &uid); /* checked by wanted() */
-    struct vps_spawn_exec o = {
-        .uid = uid,
-        .gid = (gid_t) uid, /* no group database read in this slice */
-        .argv = (const char *const *) svc->command.v,
-        .envp = svc->env.n ? (const char *const *) svc->env.v : NULL,
-        .cwd = svc->cwd,
-        .stdio = {conn, conn, devnull},
-        .pass_socket = true,
-    };
-    if (devnull < 0)
-        return vps_error_errno(err, errno, "open '/dev/null'");
-    if (!(inst = instance_new(l)))
-        return vps_error_errno(err, ENOMEM, "activate");
-    if (supervisor_exec(l->a->d->sup, l->vps, &o, &inst->pid, &inst->pidfd, err) < 0) {
-        instance_free(inst);
-        return -1;
-    }
-    if (loop_watch(l->a->d->loop, inst->pidfd, EPOLLIN, on_instance_exit, inst, &inst->watch, err) <
-        0) {
-        (void) pidfd_send_signal(inst->pidfd, SIGKILL, NULL, 0);
-        (void) waitid(P_PIDFD, (id_t) inst->pidfd, &(siginfo_t){0}, WEXITED);
-        instance_free(inst);
-        return -1;
-    }
-    l->n_running++;
-    (void) snprintf(text, sizeof text, "vps '%s': service '%s' activated by %s (pid %d)", l->vps,
-                    l->service, peer, (int) inst->pid);
-    publish(
-        l->a, "service_activated", l->vps, c,
-        json_pack("{s:s, s:s, s:i}", "service", l->service, "peer", peer, "pid", (int) inst->pid),
-        text);
-    return 0;
-}
-
-static int activate(struct listener *l, int conn, const char *peer, struct vps_error *err)
-{
-    cleanup_(vps_config_freep) struct vps_config *c = NULL;
-    struct supervisor *sup = l->a->d->sup;
-
-    if (vps_store_load(&l->a->d->store, l->vps, &c, err) < 0)
-        return -1;
-    if (!wanted(c, l->service, l->addr))
-        return vps_error_set(err, VPS_ERR_CONFLICT, "service no longer listens on '%s'", l->addr);
-    switch (supervisor_state(sup, l->vps)) {
-    case VPS_RUN_STOPPING:
-        return vps_error_set(err, VPS_ERR_CONFLICT, "vps '%s' is stopping", l->vps);
-    case VPS_RUN_STOPPED:
-        /* Synchronous in this slice: the loop waits for the start. */
-        if (supervisor_start(sup, c, err) < 0)
-            return -1;
-        break;
-    case VPS_RUN_RUNNING:
-        break;
-    }
-    return spawn_instance(l, c, find_service(c, l->service), conn, peer, err);
-}
-
-static void on_connection(struct watch *w, uint32_t events, void *userdata)
-{
-    struct listener *l = userdata;
-
-    (void) w, (void) events;
-    for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
-        struct sockaddr_storage ss = {0};
-        socklen_t len = sizeof ss;
-        struct vps_error e = {0};
-        char peer[PEER_MAX];
-        /* Blocking, as inetd services expect; vpsd's copy is closed once the child has its. */
-        cleanup_close int conn = accept4(l->fd, (struct sockaddr *) &ss, &len, SOCK_CLOEXEC);
-
-        if (conn < 0 && (errno == EINTR || errno == ECONNABORTED))
-            continue;
-        if (conn < 0) {
-            if (errno != EAGAIN)
-                log_warning("vps '%s': service '%s': accept on '%s': %s, ignoring", l->vps,
-                            l->service, l->addr, strerror(errno));
-            return;
-        }
-        l->last_conn_ms = loop_now_ms();
-        peer_text(&ss, peer, sizeof peer);
-        if (activate(l, conn, peer, &e) < 0) {
-            char msg[sizeof e.msg + 64];
-            log_error(LOG_WARNING, &e, "vps '%s': service '%s': activation by %s, dropping it",
-                      l->vps, l->service, peer);
-            publish(l->a, "service_failed", l->vps, NULL,
-                    json_pack("{s:s, s:s, s:s}", "service", l->service, "peer", peer, "error",
-                              vps_error_format(&e, msg, sizeof msg)),
-                    NULL);
-        }
-    }
-}
-
-/* ---- listeners ---- */
+/* ---- sockets inside the VPS's network namespace ---- */
 
 /* A socket belongs for good to the network namespace its creator was in when socket() ran;
- * bind() and listen() then act in that namespace wherever vpsd is. So only socket() is made
- * inside the VPS's namespace: setns() moves the calling thread, which in vpsd (one thread)
- * is all of it, for that one call. */
-static int socket_in(struct activator *a, int netns_fd, int family, int *ret_fd,
-                     struct vps_error *err)
+ * bind(), listen() and connect() then act in that namespace wherever vpsd is. So only
+ * socket() (or an open of /proc/thread-self/net/...) is done inside the VPS's namespace:
+ * setns() moves the calling thread, which in vpsd (one thread) is all of it, for that one
+ * call. */
+static void back_home(struct activator *a)
 {
-    int fd, saved;
-
-    if (setns(netns_fd, CLONE_NEWNET) < 0)
-        return vps_error_errno(err, errno, "enter network namespace");
-    fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    saved = errno;
     if (setns(a->own_netns_fd, CLONE_NEWNET) < 0) {
         /* Going back to a namespace we were in, with the capabilities that just let us leave
          * it, fails only if the kernel cannot allocate an nsproxy. Carrying on would put
@@ -352,146 +251,1268 @@ static int socket_in(struct activator *a, int netns_fd, int family, int *ret_fd,
          * routes: not an error to hand up, so the process ends here. */
         abort();
     }
+}
+
+static int unit_netns(struct unit *u, struct vps_error *err)
+{
+    if (u->netns_fd < 0 &&
+        supervisor_open_pinned_netns(u->a->d->sup, u->vps, &u->netns_fd, err) < 0)
+        return -1;
+    return u->netns_fd;
+}
+
+static int socket_in(struct unit *u, int family, int type, int *ret_fd, struct vps_error *err)
+{
+    int fd, saved, ns = unit_netns(u, err);
+
+    if (ns < 0)
+        return -1;
+    if (setns(ns, CLONE_NEWNET) < 0)
+        return vps_error_errno(err, errno, "enter the network namespace of vps '%s'", u->vps);
+    fd = socket(family, type | SOCK_CLOEXEC, 0);
+    saved = errno;
+    back_home(u->a);
     if (fd < 0)
         return vps_error_errno(err, saved, "socket");
     *ret_fd = fd;
     return 0;
 }
 
-static int listen_on(struct activator *a, int netns_fd, const char *addr, int *ret_fd,
-                     struct vps_error *err)
+/* The VPS's TCP tables, for counting established connections of listen mode. */
+static void open_proc_tcp(struct listener *l)
+{
+    struct vps_error e = {0};
+    int ns = unit_netns(l->u, &e);
+
+    if (ns < 0 || setns(ns, CLONE_NEWNET) < 0)
+        return;
+    l->proc_tcp_fd[0] = open("/proc/thread-self/net/tcp", O_RDONLY | O_CLOEXEC);
+    l->proc_tcp_fd[1] = open("/proc/thread-self/net/tcp6", O_RDONLY | O_CLOEXEC);
+    back_home(l->u->a);
+}
+
+/* Established connections with local port `port` in one /proc/net/tcp{,6} table. */
+static size_t count_established(int fd, unsigned port)
+{
+    char buf[65536];
+    size_t n = 0, len = 0;
+    ssize_t r;
+    char *line, *save = NULL;
+
+    if (fd < 0)
+        return 0;
+    /* A VPS with more connections than fit here counts as busy: it is not idle anyway. */
+    while (len < sizeof buf - 1 && (r = pread(fd, buf + len, sizeof buf - 1 - len, len)) > 0)
+        len += (size_t) r;
+    if (len == sizeof buf - 1)
+        return 1;
+    buf[len] = '\0';
+    for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        unsigned lport, st;
+        /* "  0: 0100007F:1F90 00000000:0000 0A ..." (IPv6: 32 hex digits before the ':') */
+        if (sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", &lport, &st) == 2 &&
+            lport == port && st == 1 /* TCP_ESTABLISHED */)
+            n++;
+    }
+    return n;
+}
+
+/* ---- processes ---- */
+
+static bool unit_busy(const struct unit *u)
+{
+    return u->n_instances > 0 || u->n_pconns > 0 || u->parked;
+}
+
+static struct instance *main_instance(const struct unit *u)
+{
+    for (struct instance *i = u->instances; i; i = i->next)
+        if (i->main)
+            return i;
+    return NULL;
+}
+
+static void instance_free(struct instance *inst)
+{
+    struct unit *u = inst->u;
+
+    for (struct instance **p = &u->instances; *p; p = &(*p)->next)
+        if (*p == inst) {
+            *p = inst->next;
+            break;
+        }
+    u->n_instances--;
+    watch_remove(inst->watch);
+    vps_close(inst->pidfd);
+    vps_close(inst->conn);
+    free(inst);
+}
+
+static void signal_all(struct unit *u, int sig)
+{
+    for (struct instance *i = u->instances; i; i = i->next)
+        (void) pidfd_send_signal(i->pidfd, sig, NULL, 0);
+}
+
+/* Starts watching the listeners that the service does not hold (again). */
+static void watch_listeners(struct unit *u);
+
+static void enter_backoff(struct unit *u)
+{
+    unsigned extra = u->fails_in_row - FAILS_BEFORE_BACKOFF;
+    uint64_t delay = extra >= 6 ? BACKOFF_MAX_MS : (uint64_t) BACKOFF_MIN_MS << extra;
+    char text[256];
+
+    if (delay > BACKOFF_MAX_MS)
+        delay = BACKOFF_MAX_MS;
+    u->state = UNIT_BACKOFF;
+    u->backoff_until_ms = loop_now_ms() + delay;
+    u->restart_at_ms = 0;
+    (void) snprintf(text, sizeof text,
+                    "vps '%s': service '%s' failed %u times in a row, not activated for %llu ms",
+                    u->vps, u->name, u->fails_in_row, (unsigned long long) delay);
+    publish(u->a, "service_backoff", u->vps, NULL,
+            json_pack("{s:s, s:i, s:I}", "service", u->name, "failures", (int) u->fails_in_row,
+                      "delay_ms", (json_int_t) delay),
+            text);
+    arm(u->a);
+}
+
+static void on_instance_exit(struct watch *w, uint32_t events, void *userdata)
+{
+    struct instance *inst = userdata;
+    struct unit *u = inst->u;
+    siginfo_t si = {0};
+    char text[256];
+    bool was_main = inst->main, stopping = u->state == UNIT_STOPPING;
+    bool failed, crashed;
+    uint64_t now = loop_now_ms();
+
+    (void) w, (void) events;
+    (void) waitid(P_PIDFD, (id_t) inst->pidfd, &si, WEXITED | WNOHANG);
+    failed = !stopping && !(si.si_code == CLD_EXITED && si.si_status == 0);
+    /* A process per connection ends as its client makes it: an exit status is the client's
+     * doing as much as the service's, and three bad requests must not shut the service for
+     * everyone. Only a crash (a signal not ours) counts towards the back-off there. */
+    crashed = failed && (inst->main || si.si_code != CLD_EXITED);
+    if (inst->conn >= 0) {
+        struct tcp_info ti = {0};
+        socklen_t len = sizeof ti;
+        if (getsockopt(inst->conn, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0) {
+            u->st.bytes_in += ti.tcpi_bytes_received;
+            u->st.bytes_out += ti.tcpi_bytes_acked;
+        }
+    }
+    u->last_activity_ms = now;
+    if (failed)
+        u->st.failures++;
+    if (crashed)
+        u->fails_in_row = now - inst->started_ms >= RUN_OK_MS ? 1 : u->fails_in_row + 1;
+    else if (si.si_code == CLD_EXITED && si.si_status == 0)
+        u->fails_in_row = 0;
+    (void) snprintf(text, sizeof text, "vps '%s': service '%s' (pid %d) %s %d", u->vps, u->name,
+                    (int) inst->pid,
+                    si.si_code == CLD_EXITED ? "exited with status" : "killed by signal",
+                    si.si_status);
+    publish(u->a, "service_exited", u->vps, NULL,
+            json_pack("{s:s, s:i, s:i}", "service", u->name, "pid", (int) inst->pid,
+                      si.si_code == CLD_EXITED ? "exit_code" : "signal", si.si_status),
+            text);
+    instance_free(inst);
+    if (was_main) {
+        /* The service gave its socket back: the next connection activates it again (one
+         * already waiting in the queue at once). */
+        for (struct pconn *p = u->pconns; p; p = p->next)
+            if (!p->relay)
+                p->retry_at_ms = 0; /* those still connecting fail now: see tick */
+        if (!stopping && u->mode != VPS_SERVICE_ACCEPT && u->restart != VPS_RESTART_NO &&
+            (u->restart == VPS_RESTART_ALWAYS || failed) && !u->gone)
+            u->restart_at_ms = now; /* at the next tick, after the back-off check below */
+    }
+    if (u->n_instances == 0 && (u->state == UNIT_RUNNING || u->state == UNIT_STOPPING))
+        u->state = UNIT_IDLE;
+    if (crashed && u->fails_in_row >= FAILS_BEFORE_BACKOFF && u->state != UNIT_BACKOFF)
+        enter_backoff(u);
+    if (u->state != UNIT_BACKOFF && !main_instance(u))
+        watch_listeners(u);
+    arm(u->a);
+    unit_reap(u);
+}
+
+/* A process that could not be started, or a long-running one that failed. */
+static void count_failure(struct unit *u)
+{
+    u->st.failures++;
+    u->fails_in_row++;
+    if (u->fails_in_row >= FAILS_BEFORE_BACKOFF && u->state != UNIT_BACKOFF)
+        enter_backoff(u);
+}
+
+/* Runs svc's command in the running VPS. stdio: the three fds; pass: fd 3 (-1: none). */
+static int spawn(struct unit *u, const struct vps_service *svc, int in_out, int pass, bool main,
+                 struct instance **ret, struct vps_error *err)
+{
+    cleanup_close int devnull = open("/dev/null", O_RDWR | O_CLOEXEC), root = -1;
+    struct vps_user user;
+    struct instance *inst;
+    if (devnull < 0)
+        return vps_error_errno(err, errno, "open '/dev/null'");
+    if (supervisor_open_root(u->a->d->sup, u->vps, &root, err) < 0 ||
+        vps_user_lookup(root, svc->user, &user, err) < 0)
+        return -1;
+    struct vps_spawn_exec o = {
+        .uid = user.uid,
+        .gid = user.gid,
+        .groups = user.groups,
+        .n_groups = user.n_groups,
+        .argv = (const char *const *) svc->command.v,
+        .envp = svc->env.n ? (const char *const *) svc->env.v : NULL,
+        .cwd = svc->cwd,
+        .stdio = {in_out >= 0 ? in_out : devnull, in_out >= 0 ? in_out : devnull, devnull},
+        .pass_socket = pass >= 0,
+        .pass_fd = pass >= 0 && pass != in_out ? pass : 0,
+    };
+    if (!(inst = calloc(1, sizeof *inst)))
+        return vps_error_errno(err, ENOMEM, "activate");
+    *inst = (struct instance){
+        .u = u, .pidfd = -1, .conn = -1, .main = main, .started_ms = loop_now_ms()};
+    if (supervisor_exec(u->a->d->sup, u->vps, &o, &inst->pid, &inst->pidfd, err) < 0) {
+        free(inst);
+        return -1;
+    }
+    if (loop_watch(u->a->d->loop, inst->pidfd, EPOLLIN, on_instance_exit, inst, &inst->watch, err) <
+        0) {
+        (void) pidfd_send_signal(inst->pidfd, SIGKILL, NULL, 0);
+        (void) waitid(P_PIDFD, (id_t) inst->pidfd, &(siginfo_t){0}, WEXITED);
+        close(inst->pidfd);
+        free(inst);
+        return -1;
+    }
+    inst->next = u->instances;
+    u->instances = inst;
+    u->n_instances++;
+    if (u->state == UNIT_IDLE)
+        u->state = UNIT_RUNNING;
+    *ret = inst;
+    return 0;
+}
+
+/* ---- activation ---- */
+
+static void activated(struct unit *u, const struct vps_config *c, const char *peer, pid_t pid)
+{
+    uint64_t now = loop_now_ms();
+    char text[256];
+    json_t *f;
+
+    u->st.activations++;
+    u->served = true;
+    u->last_activity_ms = now;
+    f = json_pack("{s:s, s:i}", "service", u->name, "pid", (int) pid);
+    if (peer)
+        (void) json_object_set_new(f, "peer", json_string(peer));
+    if (u->cold_since_ms) {
+        uint64_t cold = now - u->cold_since_ms;
+        u->st.cold_last_ms = cold;
+        if (cold > u->st.cold_max_ms)
+            u->st.cold_max_ms = cold;
+        (void) json_object_set_new(f, "cold_start_ms", json_integer((json_int_t) cold));
+        u->cold_since_ms = 0;
+    }
+    (void) snprintf(text, sizeof text, "vps '%s': service '%s' activated%s%s (pid %d)", u->vps,
+                    u->name, peer ? " by " : "", peer ? peer : "", (int) pid);
+    publish(u->a, "service_activated", u->vps, c, f, text);
+    arm(u->a);
+}
+
+/* Loads the config and checks that the service is still wanted; the VPS started if needed.
+ * 1: ready; 0: the VPS is stopping (park the request); -1: error. */
+static int prepare(struct unit *u, struct vps_config **ret, const struct vps_service **ret_svc,
+                   struct vps_error *err)
+{
+    cleanup_(vps_config_freep) struct vps_config *c = NULL;
+    struct supervisor *sup = u->a->d->sup;
+
+    if (vps_store_load(&u->a->d->store, u->vps, &c, err) < 0)
+        return -1;
+    if (!(*ret_svc = find_service(c, u->name)))
+        return vps_error_set(err, VPS_ERR_NOT_FOUND, "service '%s' of vps '%s' does not exist",
+                             u->name, u->vps);
+    switch (supervisor_state(sup, u->vps)) {
+    case VPS_RUN_STOPPING:
+        return 0;
+    case VPS_RUN_STOPPED:
+        if (!u->cold_since_ms)
+            u->cold_since_ms = loop_now_ms();
+        if (supervisor_start(sup, c, err) < 0)
+            return -1;
+        break;
+    case VPS_RUN_RUNNING:
+        break;
+    }
+    *ret = TAKE_PTR(c);
+    return 1;
+}
+
+static void park(struct unit *u, int conn, const char *peer)
+{
+    struct parked *p = calloc(1, sizeof *p);
+
+    if (!p) {
+        close(conn);
+        return;
+    }
+    *p = (struct parked){.fd = conn, .arrived_ms = loop_now_ms(), .next = u->parked};
+    (void) snprintf(p->peer, sizeof p->peer, "%s", peer);
+    u->parked = p;
+    log_debug("vps '%s': service '%s': %s waits for the vps to stop and start again", u->vps,
+              u->name, peer);
+    arm(u->a);
+}
+
+static int start_main(struct unit *u, const struct vps_config *c, const struct vps_service *svc,
+                      const char *peer, struct vps_error *err);
+static int proxy_connection(struct unit *u, int conn, const char *peer, struct vps_error *err);
+
+/* A connection for u (from its own listener or a front). Takes conn. */
+static int handle_connection(struct unit *u, int conn, const char *peer, struct vps_error *err)
+{
+    cleanup_(vps_config_freep) struct vps_config *c = NULL;
+    cleanup_close int fd = conn;
+    const struct vps_service *svc;
+    struct instance *inst;
+    int r;
+
+    u->st.connections_total++;
+    u->last_activity_ms = loop_now_ms();
+    if (u->state == UNIT_BACKOFF)
+        return vps_error_set(err, VPS_ERR_UNAVAILABLE,
+                             "service '%s' is backing off after %u "
+                             "failures",
+                             u->name, u->fails_in_row);
+    if (u->state == UNIT_IDLE && !u->cold_since_ms)
+        u->cold_since_ms = loop_now_ms();
+    if ((r = prepare(u, &c, &svc, err)) < 0)
+        return -1;
+    if (r == 0) {
+        park(u, TAKE_FD(fd), peer);
+        return 0;
+    }
+    if (svc->mode == VPS_SERVICE_PROXY) {
+        if (!main_instance(u) && start_main(u, c, svc, peer, err) < 0) {
+            count_failure(u);
+            return -1;
+        }
+        return proxy_connection(u, TAKE_FD(fd), peer, err);
+    }
+    /* accept mode (a front never delivers to listen mode: the config forbids the rule) */
+    if (spawn(u, svc, fd, fd, false, &inst, err) < 0) {
+        count_failure(u);
+        return -1;
+    }
+    inst->conn = TAKE_FD(fd); /* kept for its byte counts until the process ends */
+    activated(u, c, peer, inst->pid);
+    return 0;
+}
+
+/* ---- listeners ---- */
+
+static void on_listener(struct watch *w, uint32_t events, void *userdata);
+
+static void unwatch_listener(struct listener *l)
+{
+    watch_remove(l->watch);
+    l->watch = NULL;
+}
+
+static void watch_listeners(struct unit *u)
+{
+    for (struct listener *l = u->listeners; l; l = l->next) {
+        struct vps_error e = {0};
+        if (l->watch || l->fd < 0)
+            continue;
+        if (loop_watch(u->a->d->loop, l->fd, EPOLLIN, on_listener, l, &l->watch, &e) < 0)
+            log_error(LOG_WARNING, &e, "vps '%s': service '%s': watch '%s'", u->vps, u->name,
+                      l->addr);
+    }
+}
+
+/* The main process of listen and proxy mode (and UDP accept mode): started with the unit's
+ * first socket to hand over as fd 3, if any. */
+static int start_main(struct unit *u, const struct vps_config *c, const struct vps_service *svc,
+                      const char *peer, struct vps_error *err)
+{
+    struct listener *give = NULL;
+    struct instance *inst;
+
+    for (struct listener *l = u->listeners; l && !give; l = l->next)
+        if (hands_over(u, l) && l->fd >= 0)
+            give = l;
+    if (spawn(u, svc, give && give->udp ? give->fd : -1, give ? give->fd : -1, true, &inst, err) <
+        0)
+        return -1;
+    for (struct listener *l = u->listeners; l; l = l->next)
+        if (hands_over(u, l))
+            unwatch_listener(l); /* the service accepts or reads now */
+    u->restart_at_ms = 0;
+    if (u->mode != VPS_SERVICE_PROXY)
+        activated(u, c, peer, inst->pid);
+    return 0;
+}
+
+/* Handing over: the first connection (or datagram) starts the service, which then takes
+ * it from the socket. */
+static void activate_handover(struct unit *u, struct listener *l)
+{
+    cleanup_(vps_config_freep) struct vps_config *c = NULL;
+    const struct vps_service *svc;
+    struct vps_error e = {0};
+    int r;
+
+    if (u->state == UNIT_BACKOFF || main_instance(u)) {
+        unwatch_listener(l); /* queued until the back-off ends or the service exits */
+        return;
+    }
+    if (!u->cold_since_ms)
+        u->cold_since_ms = loop_now_ms();
+    u->st.connections_total++;
+    r = prepare(u, &c, &svc, &e);
+    if (r == 0) { /* the VPS is stopping: try again when it has stopped */
+        unwatch_listener(l);
+        arm(u->a);
+        return;
+    }
+    if (r < 0 || start_main(u, c, svc, NULL, &e) < 0) {
+        publish_failed(u, NULL, &e);
+        /* The request stays queued; without a back-off it would wake us at once again. */
+        unwatch_listener(l);
+        if (u->fails_in_row < FAILS_BEFORE_BACKOFF - 1)
+            u->fails_in_row = FAILS_BEFORE_BACKOFF - 1;
+        count_failure(u);
+    }
+}
+
+static void on_listener(struct watch *w, uint32_t events, void *userdata)
+{
+    struct listener *l = userdata;
+    struct unit *u = l->u;
+
+    (void) w, (void) events;
+    if (hands_over(u, l)) {
+        activate_handover(u, l);
+        return;
+    }
+    for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
+        unsigned gen = u->generation;
+        struct sockaddr_storage ss = {0};
+        socklen_t len = sizeof ss;
+        struct vps_error e = {0};
+        char peer[PEER_MAX];
+        /* Blocking, as inetd services expect (proxy mode makes it non-blocking itself). */
+        int conn = accept4(l->fd, (struct sockaddr *) &ss, &len, SOCK_CLOEXEC);
+
+        if (conn < 0 && (errno == EINTR || errno == ECONNABORTED))
+            continue;
+        if (conn < 0) {
+            if (errno != EAGAIN)
+                log_warning("vps '%s': service '%s': accept on '%s': %s, ignoring", u->vps, u->name,
+                            l->addr, strerror(errno));
+            return;
+        }
+        if (ss.ss_family == AF_UNIX)
+            (void) snprintf(peer, sizeof peer, "unix");
+        else
+            vps_addr_format(&ss, peer, sizeof peer);
+        if (handle_connection(u, conn, peer, &e) < 0)
+            publish_failed(u, peer, &e);
+        /* Starting the VPS binds its services again: l may be gone if that changed them. */
+        if (u->generation != gen || u->gone)
+            return;
+    }
+}
+
+/* A unix socket at path inside the VPS's root filesystem, made from the host side (it exists
+ * while the VPS is stopped): the directory is opened inside the rootfs without following
+ * symlinks (the VPS's root may have planted some), the socket bound through that fd, owned by
+ * the VPS's root, mode 0666 like a TCP port anyone in the VPS may connect to. A stale socket
+ * of an earlier run is replaced; any other file there is left alone and refused. */
+static int listen_unix(struct unit *u, const char *path, struct listener *l, struct vps_error *err)
+{
+    cleanup_close int root = -1, dir = -1, fd = -1;
+    const char *slash = strrchr(path, '/');
+    char dirname[108];
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    struct vps_idmap map;
+    struct stat st;
+    mode_t old;
+    int r;
+
+    (void) snprintf(dirname, sizeof dirname, "%.*s", (int) (slash - path), path);
+    if (vps_store_open_rootfs(&u->a->d->store, u->vps, &root, err) < 0 ||
+        vps_store_load_idmap(&u->a->d->store, u->vps, &map, err) < 0 ||
+        (dir = vps_path_open_in_root(root, dirname[0] ? dirname : "/", O_PATH | O_DIRECTORY, err)) <
+            0)
+        return vps_error_prefix(err, "unix socket '%s'", path);
+    if (fstatat(dir, slash + 1, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            return vps_error_set(err, VPS_ERR_CONFLICT, "'%s' exists in the vps and is no socket",
+                                 path);
+        if (unlinkat(dir, slash + 1, 0) < 0)
+            return vps_error_errno(err, errno, "remove the stale socket '%s'", path);
+    }
+    if ((size_t) snprintf(sun.sun_path, sizeof sun.sun_path, "/proc/self/fd/%d/%s", dir,
+                          slash + 1) >= sizeof sun.sun_path)
+        return vps_error_set(err, VPS_ERR_INVALID, "unix socket path '%s' is too long", path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (hands_over(u, l) ? 0 : SOCK_NONBLOCK), 0);
+    if (fd < 0)
+        return vps_error_errno(err, errno, "socket");
+    /* The mode comes from the umask at bind: no chmod by path afterwards, which the VPS could
+     * race with a symlink. vpsd has one thread. */
+    old = umask(0111);
+    r = bind(fd, (struct sockaddr *) &sun, sizeof sun);
+    (void) umask(old);
+    if (r < 0)
+        return vps_error_errno(err, errno, "bind '%s' in the vps", path);
+    if (fchownat(dir, slash + 1, map.shifted ? map.host_base : 0, map.shifted ? map.host_base : 0,
+                 AT_SYMLINK_NOFOLLOW) < 0 ||
+        listen(fd, SOMAXCONN) < 0) {
+        r = errno;
+        (void) unlinkat(dir, slash + 1, 0);
+        return vps_error_errno(err, r, "listen on '%s' in the vps", path);
+    }
+    if (!(l->unix_name = strdup(slash + 1))) {
+        (void) unlinkat(dir, slash + 1, 0);
+        return vps_error_errno(err, ENOMEM, "listen");
+    }
+    l->unix_dir_fd = TAKE_FD(dir);
+    l->fd = TAKE_FD(fd);
+    return 0;
+}
+
+static int listen_on(struct unit *u, const char *addr, struct listener *l, struct vps_error *err)
 {
     struct sockaddr_storage ss;
     socklen_t len;
     cleanup_close int fd = -1;
     int one = 1;
+    const char *text = addr;
 
-    if (!tcp_address(addr, &ss, &len))
-        return vps_error_set(err, VPS_ERR_INVALID, "'%s' is not a tcp address", addr);
-    if (socket_in(a, netns_fd, ss.ss_family, &fd, err) < 0)
+    l->udp = strncmp(addr, "udp:", 4) == 0;
+    if (l->udp)
+        text += 4;
+    if (strncmp(addr, "unix:", 5) == 0)
+        return listen_unix(u, addr + 5, l, err);
+    if (!vps_addr_parse(text, &ss, &len))
+        return vps_error_set(err, VPS_ERR_INVALID, "'%s' is not an address", addr);
+    /* A socket handed over is blocking, as most services expect (O_NONBLOCK belongs to the
+     * open file, which the service shares); vpsd never reads or accepts on it. */
+    if (socket_in(u, ss.ss_family,
+                  (l->udp ? SOCK_DGRAM : SOCK_STREAM) | (hands_over(u, l) ? 0 : SOCK_NONBLOCK), &fd,
+                  err) < 0)
         return -1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
         return vps_error_errno(err, errno, "SO_REUSEADDR");
+    if (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
+        return vps_error_errno(err, errno, "IPV6_V6ONLY");
     if (bind(fd, (struct sockaddr *) &ss, len) < 0)
         return vps_error_errno(err, errno, "bind '%s'", addr);
-    if (listen(fd, SOMAXCONN) < 0)
+    if (!l->udp && listen(fd, SOMAXCONN) < 0)
         return vps_error_errno(err, errno, "listen on '%s'", addr);
-    *ret_fd = TAKE_FD(fd);
+    l->fd = TAKE_FD(fd);
     return 0;
 }
 
-static void listener_free(struct activator *a, struct listener *l)
+static void listener_free(struct listener *l)
 {
-    for (struct listener **p = &a->listeners; *p; p = &(*p)->next)
+    struct unit *u = l->u;
+
+    for (struct listener **p = &u->listeners; *p; p = &(*p)->next)
         if (*p == l) {
             *p = l->next;
             break;
         }
-    for (struct instance *inst = a->instances; inst; inst = inst->next)
-        if (inst->l == l)
-            inst->l = NULL;
     watch_remove(l->watch);
     vps_close(l->fd);
-    free(l->service);
+    if (l->unix_dir_fd >= 0) {
+        struct stat st;
+        if (fstatat(l->unix_dir_fd, l->unix_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISSOCK(st.st_mode))
+            (void) unlinkat(l->unix_dir_fd, l->unix_name, 0);
+        close(l->unix_dir_fd);
+    }
+    free(l->unix_name);
+    vps_close(l->proc_tcp_fd[0]);
+    vps_close(l->proc_tcp_fd[1]);
     free(l->addr);
     free(l);
 }
 
-static struct listener *find_listener(struct activator *a, const char *vps, const char *service,
-                                      const char *addr)
+static struct listener *find_listener(struct unit *u, const char *addr)
 {
-    for (struct listener *l = a->listeners; l; l = l->next)
-        if (strcmp(l->vps, vps) == 0 && strcmp(l->service, service) == 0 &&
-            strcmp(l->addr, addr) == 0)
+    for (struct listener *l = u->listeners; l; l = l->next)
+        if (strcmp(l->addr, addr) == 0)
             return l;
     return NULL;
 }
 
-static int add_listener(struct activator *a, const char *vps, const char *service, const char *addr,
-                        int netns_fd, struct vps_error *err)
+/* Binds one address; false: the VPS has no pinned namespace yet (bound at its first start). */
+static bool add_listener(struct unit *u, const char *addr)
 {
-    struct listener *l = calloc(1, sizeof *l);
+    struct listener *l;
+    struct vps_error e = {0};
 
-    if (!l)
-        return vps_error_errno(err, ENOMEM, "listen");
-    *l = (struct listener){.a = a, .fd = -1, .service = strdup(service), .addr = strdup(addr)};
-    (void) snprintf(l->vps, sizeof l->vps, "%s", vps);
-    l->next = a->listeners;
-    a->listeners = l;
-    if (!l->service || !l->addr) {
-        listener_free(a, l);
-        return vps_error_errno(err, ENOMEM, "listen");
+    if (find_listener(u, addr))
+        return true;
+    if (unit_netns(u, &e) < 0) {
+        if (e.code != VPS_ERR_NOT_FOUND)
+            log_error(LOG_WARNING, &e, "vps '%s': activation", u->vps);
+        return false;
     }
-    if (listen_on(a, netns_fd, addr, &l->fd, err) < 0 ||
-        loop_watch(a->d->loop, l->fd, EPOLLIN, on_connection, l, &l->watch, err) < 0) {
-        listener_free(a, l);
+    if (!(l = calloc(1, sizeof *l)) || !(l->addr = strdup(addr))) {
+        free(l);
+        log_warning("vps '%s': service '%s': out of memory", u->vps, u->name);
+        return true;
+    }
+    l->u = u;
+    l->fd = l->unix_dir_fd = l->proc_tcp_fd[0] = l->proc_tcp_fd[1] = -1;
+    if (listen_on(u, addr, l, &e) < 0) {
+        log_error(LOG_WARNING, &e, "vps '%s': service '%s': not listening%s", u->vps, u->name,
+                  e.errnum == EADDRNOTAVAIL ? " (not an address of the vps)" : "");
+        free(l->addr);
+        free(l);
+        return true;
+    }
+    l->next = u->listeners;
+    u->listeners = l;
+    if (u->mode == VPS_SERVICE_LISTEN && !l->udp && l->unix_dir_fd < 0)
+        open_proc_tcp(l);
+    if (!(hands_over(u, l) && main_instance(u)))
+        watch_listeners(u);
+    log_info("vps '%s': service '%s' listens on '%s'", u->vps, u->name, addr);
+    return true;
+}
+
+/* ---- proxy mode ---- */
+
+static void pconn_free(struct pconn *p)
+{
+    struct unit *u = p->u;
+
+    for (struct pconn **q = &u->pconns; *q; q = &(*q)->next)
+        if (*q == p) {
+            *q = p->next;
+            break;
+        }
+    u->n_pconns--;
+    u->last_activity_ms = loop_now_ms();
+    watch_remove(p->wc);
+    watch_remove(p->wu);
+    if (p->relay) {
+        struct vps_relay_stats rs;
+        vps_relay_get_stats(p->relay, &rs);
+        u->st.bytes_in += rs.a_to_b;
+        u->st.bytes_out += rs.b_to_a;
+        vps_relay_free(p->relay); /* closes both sockets */
+    } else {
+        vps_close(p->client);
+        vps_close(p->upstream);
+    }
+    free(p);
+}
+
+static void on_relay(struct watch *w, uint32_t events, void *userdata)
+{
+    struct pconn *p = userdata;
+    struct vps_error e = {0};
+    int r;
+
+    (void) w, (void) events;
+    r = vps_relay_run(p->relay, &e);
+    if (r > 0)
+        return;
+    if (r < 0)
+        log_error(LOG_DEBUG, &e, "vps '%s': service '%s': relay for %s", p->u->vps, p->u->name,
+                  p->peer);
+    struct unit *u = p->u;
+    pconn_free(p);
+    unit_reap(u);
+}
+
+static int connect_upstream(struct pconn *p, struct vps_error *err);
+
+static void on_upstream_connected(struct watch *w, uint32_t events, void *userdata)
+{
+    struct pconn *p = userdata;
+    struct unit *u = p->u;
+    struct vps_error e = {0};
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+
+    (void) w, (void) events;
+    watch_remove(p->wu);
+    p->wu = NULL;
+    if (getsockopt(p->upstream, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+        soerr = errno;
+    if (soerr == ECONNREFUSED && main_instance(u) &&
+        loop_now_ms() - p->arrived_ms < PROXY_CONNECT_TIMEOUT_MS) {
+        /* Still starting: the service does not listen yet. Try again shortly. */
+        vps_close(p->upstream);
+        p->upstream = -1;
+        p->retry_at_ms = loop_now_ms() + PROXY_RETRY_MS;
+        arm(u->a);
+        return;
+    }
+    if (soerr) {
+        vps_error_errno(&e, soerr, "connect to the service");
+        goto fail;
+    }
+    if (vps_relay_new(p->client, p->upstream, &p->relay, &e) < 0)
+        goto fail;
+    p->client = p->upstream = -1; /* the relay's now */
+    uint32_t ev = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    if (loop_watch(u->a->d->loop, vps_relay_fd_a(p->relay), ev, on_relay, p, &p->wc, &e) < 0 ||
+        loop_watch(u->a->d->loop, vps_relay_fd_b(p->relay), ev, on_relay, p, &p->wu, &e) < 0)
+        goto fail;
+    if (u->cold_since_ms) {
+        cleanup_(vps_config_freep) struct vps_config *c = NULL;
+        struct instance *m = main_instance(u);
+        (void) vps_store_load(&u->a->d->store, u->vps, &c, &(struct vps_error){0});
+        activated(u, c, p->peer, m ? m->pid : 0);
+    } else {
+        u->st.activations++;
+        u->served = true;
+    }
+    on_relay(NULL, 0, p); /* bytes may have come already: edge-triggered */
+    return;
+fail:
+    publish_failed(u, p->peer, &e);
+    pconn_free(p);
+    unit_reap(u);
+}
+
+static int connect_upstream(struct pconn *p, struct vps_error *err)
+{
+    cleanup_(vps_config_freep) struct vps_config *c = NULL;
+    const struct vps_service *svc;
+    struct sockaddr_storage ss;
+    socklen_t len;
+
+    p->retry_at_ms = 0;
+    if (vps_store_load(&p->u->a->d->store, p->u->vps, &c, err) < 0)
+        return -1;
+    if (!(svc = find_service(c, p->u->name)) || !svc->proxy_to ||
+        !vps_addr_parse(svc->proxy_to, &ss, &len))
+        return vps_error_set(err, VPS_ERR_CONFLICT, "service '%s' is no proxy any more",
+                             p->u->name);
+    if (socket_in(p->u, ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, &p->upstream, err) < 0)
+        return -1;
+    if (connect(p->upstream, (struct sockaddr *) &ss, len) < 0 && errno != EINPROGRESS)
+        return vps_error_errno(err, errno, "connect to '%s'", svc->proxy_to);
+    return loop_watch(p->u->a->d->loop, p->upstream, EPOLLOUT, on_upstream_connected, p, &p->wu,
+                      err);
+}
+
+static int proxy_connection(struct unit *u, int conn, const char *peer, struct vps_error *err)
+{
+    struct pconn *p = calloc(1, sizeof *p);
+
+    if (!p) {
+        close(conn);
+        return vps_error_errno(err, ENOMEM, "proxy");
+    }
+    *p = (struct pconn){.u = u, .client = conn, .upstream = -1, .arrived_ms = loop_now_ms()};
+    (void) snprintf(p->peer, sizeof p->peer, "%s", peer);
+    p->next = u->pconns;
+    u->pconns = p;
+    u->n_pconns++;
+    if (connect_upstream(p, err) < 0) {
+        pconn_free(p);
         return -1;
     }
-    log_info("vps '%s': service '%s' listens on '%s'", vps, service, addr);
     return 0;
 }
 
-/* Binds one entry, opening the pinned namespace on first need; false: give up on the VPS. */
-static bool bind_entry(struct activator *a, const struct vps_config *c,
-                       const struct vps_service *svc, const char *addr, int *netns_fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len;
-    struct vps_error e = {0};
-    uid_t uid;
+/* ---- stopping ---- */
 
-    if (!tcp_address(addr, &ss, &len) || find_listener(a, c->name, svc->name, addr))
-        return true;
-    if (!numeric_uid(svc->user, &uid)) {
-        log_warning("vps '%s': service '%s': user '%s': only numeric uids can be activated yet, "
-                    "not listening on '%s'",
-                    c->name, svc->name, svc->user, addr);
+static void stop_unit(struct unit *u, const char *reason)
+{
+    char text[256];
+
+    if (u->state == UNIT_STOPPING)
+        return;
+    (void) snprintf(text, sizeof text, "vps '%s': service '%s' stopped (%s)", u->vps, u->name,
+                    reason);
+    publish(u->a, "service_stopped", u->vps, NULL,
+            json_pack("{s:s, s:s}", "service", u->name, "reason", reason), text);
+    while (u->pconns)
+        pconn_free(u->pconns);
+    u->restart_at_ms = 0;
+    if (u->n_instances == 0) {
+        u->state = UNIT_IDLE;
+        return;
+    }
+    u->state = UNIT_STOPPING;
+    u->kill_at_ms = loop_now_ms() + STOP_KILL_MS;
+    signal_all(u, SIGTERM);
+    arm(u->a);
+}
+
+static void unit_free(struct unit *u)
+{
+    struct activator *a = u->a;
+
+    for (struct unit **p = &a->units; *p; p = &(*p)->next)
+        if (*p == u) {
+            *p = u->next;
+            break;
+        }
+    while (u->listeners)
+        listener_free(u->listeners);
+    while (u->pconns)
+        pconn_free(u->pconns);
+    while (u->instances) /* they keep running, like the VPSes (activator_free only) */
+        instance_free(u->instances);
+    while (u->parked) {
+        struct parked *p = u->parked;
+        u->parked = p->next;
+        close(p->fd);
+        free(p);
+    }
+    vps_close(u->netns_fd);
+    free(u->name);
+    free(u);
+}
+
+/* Frees a unit no longer configured once nothing of it runs. */
+static void unit_reap(struct unit *u)
+{
+    if (u->gone && !unit_busy(u))
+        unit_free(u);
+}
+
+/* ---- the tick: idle stops, kills, back-off ends, restarts, retries, autostop ---- */
+
+static size_t listen_connections(const struct unit *u);
+
+static bool listen_idle(struct unit *u)
+{
+    for (struct listener *l = u->listeners; l; l = l->next) {
+        struct tcp_info ti = {0};
+        socklen_t tlen = sizeof ti;
+
+        /* A listening socket's tcpi_unacked is its accept queue's length. */
+        if (!l->udp && getsockopt(l->fd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) == 0 &&
+            ti.tcpi_unacked > 0)
+            return false;
+    }
+    return listen_connections(u) == 0;
+}
+
+static size_t listen_connections(const struct unit *u)
+{
+    size_t n = 0;
+
+    for (struct listener *l = u->listeners; l; l = l->next) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        if (l->udp || l->unix_dir_fd >= 0 || getsockname(l->fd, (struct sockaddr *) &ss, &len) < 0)
+            continue;
+        unsigned port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &ss)->sin6_port
+                                                       : ((struct sockaddr_in *) &ss)->sin_port);
+        n +=
+            count_established(l->proc_tcp_fd[0], port) + count_established(l->proc_tcp_fd[1], port);
+    }
+    return n;
+}
+
+static void restart_main(struct unit *u)
+{
+    cleanup_(vps_config_freep) struct vps_config *c = NULL;
+    const struct vps_service *svc;
+    struct vps_error e = {0};
+    int r;
+
+    u->restart_at_ms = 0;
+    if (main_instance(u))
+        return;
+    r = prepare(u, &c, &svc, &e);
+    if (r == 0) {
+        u->restart_at_ms = loop_now_ms() + TICK_MS;
+        return;
+    }
+    if (r < 0 || start_main(u, c, svc, NULL, &e) < 0) {
+        publish_failed(u, NULL, &e);
+        count_failure(u);
+        if (u->state != UNIT_BACKOFF)
+            u->restart_at_ms = loop_now_ms() + BACKOFF_MIN_MS;
+        return;
+    }
+    log_info("vps '%s': service '%s' restarted", u->vps, u->name);
+}
+
+/* Parked connections and handed-over sockets whose VPS has stopped meanwhile. */
+static void unpark(struct unit *u)
+{
+    struct parked *list = u->parked;
+
+    if (supervisor_state(u->a->d->sup, u->vps) == VPS_RUN_STOPPING)
+        return;
+    u->parked = NULL;
+    while (list) {
+        struct parked *p = list;
+        struct vps_error e = {0};
+        list = p->next;
+        if (handle_connection(u, p->fd, p->peer, &e) < 0)
+            publish_failed(u, p->peer, &e);
+        free(p);
+    }
+}
+
+static bool unit_tick(struct unit *u, uint64_t now)
+{
+    struct instance *m = main_instance(u);
+    bool active = false;
+
+    if (u->parked) {
+        unpark(u);
+        active = true;
+    }
+    if (u->state == UNIT_STOPPING) {
+        if (now >= u->kill_at_ms)
+            signal_all(u, SIGKILL);
         return true;
     }
-    if (*netns_fd < 0 && supervisor_open_pinned_netns(a->d->sup, c->name, netns_fd, &e) < 0) {
-        if (e.code != VPS_ERR_NOT_FOUND) /* never started: bound at its first start */
-            log_error(LOG_WARNING, &e, "vps '%s': activation", c->name);
-        return false;
+    if (u->state == UNIT_BACKOFF) {
+        if (now < u->backoff_until_ms)
+            return true;
+        u->state = u->n_instances ? UNIT_RUNNING : UNIT_IDLE;
+        if (u->mode != VPS_SERVICE_ACCEPT && u->restart != VPS_RESTART_NO && !m)
+            u->restart_at_ms = now;
+        watch_listeners(u);
     }
-    if (add_listener(a, c->name, svc->name, addr, *netns_fd, &e) < 0)
-        log_error(LOG_WARNING, &e, "vps '%s': service '%s': not listening%s", c->name, svc->name,
-                  e.errnum == EADDRNOTAVAIL ? " (not an address of the vps)" : "");
-    return true;
+    if (u->restart_at_ms && now >= u->restart_at_ms)
+        restart_main(u);
+    for (struct pconn *p = u->pconns, *next; p; p = next) {
+        struct vps_error e = {0};
+        next = p->next;
+        if (p->relay || p->wu)
+            continue;
+        if (!main_instance(u) || now - p->arrived_ms >= PROXY_CONNECT_TIMEOUT_MS) {
+            vps_error_set(&e, VPS_ERR_UNAVAILABLE, "the service did not accept on its proxy_to");
+            publish_failed(u, p->peer, &e);
+            pconn_free(p);
+        } else if (now >= p->retry_at_ms && connect_upstream(p, &e) < 0) {
+            publish_failed(u, p->peer, &e);
+            pconn_free(p);
+        }
+    }
+    /* Handed-over sockets left unwatched while the VPS was stopping. */
+    if (u->state == UNIT_IDLE && !main_instance(u))
+        watch_listeners(u);
+    m = main_instance(u);
+    if (m) {
+        bool busy = u->n_pconns > 0 || (u->mode == VPS_SERVICE_LISTEN && !listen_idle(u));
+        if (busy)
+            u->last_activity_ms = now;
+        else if (u->idle_timeout_ms && now - u->last_activity_ms >= u->idle_timeout_ms)
+            stop_unit(u, "idle");
+    }
+    return active || unit_busy(u) || u->restart_at_ms || u->state != UNIT_IDLE;
+}
+
+/* A VPS whose services are all quiet and past their idle timeouts; autostop set and at
+ * least one activation since it started. */
+static bool vps_quiet(struct activator *a, const char *vps, uint64_t now, bool *ret_pending)
+{
+    bool served = false;
+
+    for (struct unit *u = a->units; u; u = u->next) {
+        if (strcmp(u->vps, vps) != 0)
+            continue;
+        if (!u->autostop)
+            return false;
+        served |= u->served;
+        if (unit_busy(u) || u->state == UNIT_STOPPING || u->restart_at_ms)
+            return false;
+        if (u->served && now - u->last_activity_ms < u->idle_timeout_ms) {
+            *ret_pending = true;
+            return false;
+        }
+    }
+    return served;
+}
+
+static void autostop(struct activator *a, uint64_t now, bool *ret_active)
+{
+    for (struct unit *u = a->units; u; u = u->next) {
+        struct vps_error e = {0};
+        char text[160];
+        bool pending = false;
+
+        if (!u->autostop || !u->served || supervisor_state(a->d->sup, u->vps) != VPS_RUN_RUNNING)
+            continue;
+        if (!vps_quiet(a, u->vps, now, &pending)) {
+            *ret_active |= pending;
+            continue;
+        }
+        (void) snprintf(text, sizeof text, "vps '%s': no service active, stopping (autostop)",
+                        u->vps);
+        publish(a, "vps_autostop", u->vps, NULL, NULL, text);
+        if (supervisor_stop(a->d->sup, u->vps, AUTOSTOP_TIMEOUT_MS, false, &e) < 0)
+            log_error(LOG_WARNING, &e, "vps '%s': autostop", u->vps);
+        for (struct unit *v = a->units; v; v = v->next)
+            if (strcmp(v->vps, u->vps) == 0)
+                v->served = false;
+    }
+}
+
+static void on_tick(struct watch *w, uint32_t events, void *userdata)
+{
+    struct activator *a = userdata;
+    uint64_t expirations, now = loop_now_ms();
+    bool active = false;
+
+    (void) w, (void) events;
+    (void) read(a->timer_fd, &expirations, sizeof expirations);
+    for (struct unit *u = a->units, *next; u; u = next) {
+        next = u->next;
+        active |= unit_tick(u, now);
+    }
+    autostop(a, now, &active);
+    for (struct unit *u = a->units, *next; u; u = next) {
+        next = u->next;
+        unit_reap(u);
+    }
+    if (!active) {
+        (void) timerfd_settime(a->timer_fd, 0, &(struct itimerspec){0}, NULL);
+        a->ticking = false;
+    }
+}
+
+static void arm(struct activator *a)
+{
+    struct itimerspec its = {
+        .it_value = {.tv_nsec = TICK_MS * 1000000L},
+        .it_interval = {.tv_nsec = TICK_MS * 1000000L},
+    };
+
+    if (a->ticking)
+        return;
+    if (timerfd_settime(a->timer_fd, 0, &its, NULL) == 0)
+        a->ticking = true;
+}
+
+/* ---- configuration ---- */
+
+static struct unit *unit_new(struct activator *a, const char *vps, const char *name)
+{
+    struct unit *u = calloc(1, sizeof *u);
+
+    if (!u || !(u->name = strdup(name))) {
+        free(u);
+        return NULL;
+    }
+    u->a = a;
+    u->netns_fd = -1;
+    (void) snprintf(u->vps, sizeof u->vps, "%s", vps);
+    u->next = a->units;
+    a->units = u;
+    return u;
+}
+
+static void unit_configure(struct unit *u, const struct vps_config *c,
+                           const struct vps_service *svc)
+{
+    struct listener *next;
+    bool mode_changed = u->mode != svc->mode && u->listeners;
+
+    /* A mode change re-binds: the sockets' use differs (handed over or accepted). */
+    if (mode_changed) {
+        u->generation++;
+        while (u->listeners)
+            listener_free(u->listeners);
+    }
+    u->mode = svc->mode;
+    u->idle_timeout_ms = svc->idle_timeout_ms;
+    u->restart = svc->restart;
+    u->autostop = c->autostop;
+    for (struct listener *l = u->listeners; l; l = next) {
+        next = l->next;
+        if (!vps_strv_contains(&svc->listen, l->addr)) {
+            u->generation++;
+            listener_free(l);
+        }
+    }
+    for (size_t j = 0; j < svc->listen.n; j++)
+        if (!add_listener(u, svc->listen.v[j]))
+            return;
 }
 
 void activator_bind_vps(struct activator *a, const struct vps_config *c)
 {
-    cleanup_close int netns_fd = -1;
-    struct listener *next;
-
     if (!a)
         return;
-    for (struct listener *l = a->listeners; l; l = next) {
-        next = l->next;
-        if (strcmp(l->vps, c->name) == 0 && !wanted(c, l->service, l->addr))
-            listener_free(a, l);
+    for (struct unit *u = a->units, *next; u; u = next) {
+        next = u->next;
+        if (strcmp(u->vps, c->name) != 0 || u->gone || find_service(c, u->name))
+            continue;
+        /* No longer configured: sockets closed now, processes stopped, freed when gone. */
+        u->gone = true;
+        u->generation++;
+        while (u->listeners)
+            listener_free(u->listeners);
+        if (unit_busy(u))
+            stop_unit(u, "removed");
+        unit_reap(u);
     }
     for (size_t i = 0; i < c->n_services; i++) {
         const struct vps_service *svc = &c->services[i];
-        if (svc->mode != VPS_SERVICE_ACCEPT)
+        struct unit *u = find_unit(a, c->name, svc->name);
+        if (!u && !(u = unit_new(a, c->name, svc->name))) {
+            log_warning("vps '%s': service '%s': out of memory", c->name, svc->name);
             continue;
-        for (size_t j = 0; j < svc->listen.n; j++)
-            if (!bind_entry(a, c, svc, svc->listen.v[j], &netns_fd))
-                return;
+        }
+        unit_configure(u, c, svc);
     }
 }
 
 void activator_unbind_vps(struct activator *a, const char *name)
 {
-    struct listener *next;
-
     if (!a)
         return;
-    for (struct listener *l = a->listeners; l; l = next) {
-        next = l->next;
-        if (strcmp(l->vps, name) == 0)
-            listener_free(a, l);
+    for (struct unit *u = a->units, *next; u; u = next) {
+        next = u->next;
+        if (strcmp(u->vps, name) == 0)
+            unit_free(u);
     }
+}
+
+void activator_vps_stopped(struct activator *a, const char *name)
+{
+    if (!a)
+        return;
+    for (struct unit *u = a->units; u; u = u->next)
+        if (strcmp(u->vps, name) == 0) {
+            u->served = false;
+            if (u->parked || !main_instance(u))
+                arm(a); /* parked requests start it again from the tick, not from here */
+        }
+}
+
+/* ---- API ---- */
+
+int activator_deliver(struct activator *a, const char *vps, const char *service, int conn,
+                      const char *peer, struct vps_error *err)
+{
+    struct unit *u = a ? find_unit(a, vps, service) : NULL;
+
+    if (!u || u->mode == VPS_SERVICE_LISTEN) {
+        char text[sizeof err->msg + 160];
+        vps_close(conn);
+        if (!u)
+            vps_error_set(err, VPS_ERR_NOT_FOUND, "service '%s' of vps '%s' does not exist",
+                          service, vps);
+        else /* the config refuses match rules in listen mode: a programmer's error */
+            vps_error_set(err, VPS_ERR_INVALID, "service '%s' is in listen mode", service);
+        (void) snprintf(text, sizeof text, "vps '%s': service '%s': %s, dropping %s", vps, service,
+                        err->msg, peer);
+        publish(a, "service_failed", vps, NULL,
+                json_pack("{s:s, s:s, s:s}", "service", service, "peer", peer, "error", err->msg),
+                text);
+        return -1;
+    }
+    if (handle_connection(u, conn, peer, err) < 0) {
+        publish_failed(u, peer, err);
+        return -1;
+    }
+    return 0;
+}
+
+json_t *activator_service_status(struct activator *a, const char *vps, const char *service)
+{
+    struct unit *u = a ? find_unit(a, vps, service) : NULL;
+    static const struct stats zero;
+    const struct stats *st = u ? &u->st : &zero;
+    json_t *j, *pids = json_array(), *listening = json_array();
+
+    for (struct instance *i = u ? u->instances : NULL; i; i = i->next)
+        (void) json_array_append_new(pids, json_integer(i->pid));
+    for (struct listener *l = u ? u->listeners : NULL; l; l = l->next)
+        (void) json_array_append_new(listening, json_string(l->addr));
+    j = json_pack("{s:s, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "state",
+                  state_names[u ? u->state : UNIT_IDLE], "pids", pids, "listening", listening,
+                  "stats", "activations", (json_int_t) st->activations, "connections_active",
+                  (json_int_t) (!u                              ? 0
+                                : u->mode == VPS_SERVICE_PROXY  ? u->n_pconns
+                                : u->mode == VPS_SERVICE_ACCEPT ? u->n_instances
+                                                                : listen_connections(u)),
+                  "connections_total", (json_int_t) st->connections_total, "bytes_in",
+                  (json_int_t) st->bytes_in, "bytes_out", (json_int_t) st->bytes_out, "failures",
+                  (json_int_t) st->failures, "cold_start_ms_last", (json_int_t) st->cold_last_ms,
+                  "cold_start_ms_max", (json_int_t) st->cold_max_ms);
+    if (j && u && u->state == UNIT_BACKOFF)
+        (void) json_object_set_new(
+            j, "backoff_until_ms",
+            json_integer((json_int_t) (u->backoff_until_ms - loop_now_ms())));
+    return j;
+}
+
+int activator_service_start(struct activator *a, const struct vps_config *c, const char *service,
+                            struct vps_error *err)
+{
+    struct unit *u = a ? find_unit(a, c->name, service) : NULL;
+    cleanup_(vps_config_freep) struct vps_config *loaded = NULL;
+    const struct vps_service *svc = find_service(c, service);
+    int r;
+
+    if (!svc || !u)
+        return vps_error_set(err, VPS_ERR_NOT_FOUND, "service '%s' of vps '%s' does not exist",
+                             service, c->name);
+    if (main_instance(u) || u->state == UNIT_STOPPING)
+        return vps_error_set(err, VPS_ERR_CONFLICT, "service '%s' is %s", service,
+                             main_instance(u) ? "running" : "stopping");
+    if (svc->mode == VPS_SERVICE_ACCEPT) {
+        bool udp = false;
+        for (struct listener *l = u->listeners; l; l = l->next)
+            udp |= l->udp;
+        if (!udp)
+            return vps_error_set(err, VPS_ERR_CONFLICT,
+                                 "service '%s' runs a process per connection: nothing to start",
+                                 service);
+    }
+    if ((r = prepare(u, &loaded, &svc, err)) < 0)
+        return -1;
+    if (r == 0)
+        return vps_error_set(err, VPS_ERR_CONFLICT, "vps '%s' is stopping", c->name);
+    if (u->state == UNIT_BACKOFF) /* an operator's start ends the back-off */
+        u->state = UNIT_IDLE;
+    u->fails_in_row = 0;
+    if (start_main(u, loaded, svc, NULL, err) < 0)
+        return -1;
+    if (svc->mode == VPS_SERVICE_PROXY)
+        activated(u, loaded, NULL, main_instance(u)->pid);
+    return 0;
+}
+
+int activator_service_stop(struct activator *a, const char *vps, const char *service,
+                           struct vps_error *err)
+{
+    struct unit *u = a ? find_unit(a, vps, service) : NULL;
+
+    if (!u)
+        return vps_error_set(err, VPS_ERR_NOT_FOUND, "service '%s' of vps '%s' does not exist",
+                             service, vps);
+    if (u->state == UNIT_BACKOFF && !unit_busy(u)) {
+        u->state = UNIT_IDLE; /* stopping a backing-off service ends the back-off */
+        u->fails_in_row = 0;
+        watch_listeners(u);
+        return 0;
+    }
+    if (!unit_busy(u) || u->state == UNIT_STOPPING)
+        return vps_error_set(err, VPS_ERR_CONFLICT, "service '%s' of vps '%s' is not running",
+                             service, vps);
+    stop_unit(u, "request");
+    return 0;
 }
 
 /* ---- life cycle ---- */
@@ -522,12 +1543,22 @@ int activator_new(struct vpsd *d, struct activator **ret, struct vps_error *err)
 
     if (!a)
         return vps_error_errno(err, ENOMEM, "activator");
-    *a = (struct activator){.d = d};
+    *a = (struct activator){.d = d, .timer_fd = -1};
     /* Through thread-self: setns() moves only the calling thread. */
     a->own_netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
     if (a->own_netns_fd < 0) {
         free(a);
         return vps_error_errno(err, errno, "open the own network namespace");
+    }
+    a->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (a->timer_fd < 0 ||
+        loop_watch(d->loop, a->timer_fd, EPOLLIN, on_tick, a, &a->timer_watch, err) < 0) {
+        if (a->timer_fd < 0)
+            vps_error_errno(err, errno, "timerfd");
+        vps_close(a->timer_fd);
+        close(a->own_netns_fd);
+        free(a);
+        return -1;
     }
     bind_all(a);
     *ret = a;
@@ -538,45 +1569,10 @@ void activator_free(struct activator *a)
 {
     if (!a)
         return;
-    while (a->listeners)
-        listener_free(a, a->listeners);
-    while (a->instances) /* they keep running, like the VPSes */
-        instance_free(a->instances);
+    while (a->units)
+        unit_free(a->units);
+    watch_remove(a->timer_watch);
+    vps_close(a->timer_fd);
     vps_close(a->own_netns_fd);
     free(a);
-}
-
-/* ---- placeholders of the next slice ---- */
-
-int activator_deliver(struct activator *a, const char *vps, const char *service, int conn,
-                      const char *peer, struct vps_error *err)
-{
-    (void) a, (void) vps, (void) service, (void) peer;
-    vps_close(conn);
-    return vps_error_set(err, VPS_ERR_CONFLICT, "delivery from fronts is not there yet");
-}
-
-json_t *activator_service_status(struct activator *a, const char *vps, const char *service)
-{
-    (void) a, (void) vps, (void) service;
-    return json_pack("{s:s}", "state", "idle");
-}
-
-int activator_service_start(struct activator *a, const struct vps_config *c, const char *service,
-                            struct vps_error *err)
-{
-    (void) a, (void) c, (void) service;
-    return vps_error_set(err, VPS_ERR_CONFLICT, "not there yet");
-}
-
-int activator_service_stop(struct activator *a, const char *vps, const char *service,
-                           struct vps_error *err)
-{
-    (void) a, (void) vps, (void) service;
-    return vps_error_set(err, VPS_ERR_CONFLICT, "not there yet");
-}
-
-void activator_vps_stopped(struct activator *a, const char *name)
-{
-    (void) a, (void) name;
 }

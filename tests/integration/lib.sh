@@ -60,6 +60,9 @@ cleanup() {
     exit $rc
 }
 trap cleanup EXIT
+# A test killed by meson's timeout (SIGTERM) or ^C cleans up too: exit runs the EXIT trap.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 fail() {
     echo "FAIL: $*" >&2
