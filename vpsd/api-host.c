@@ -6,6 +6,7 @@
 
 #include "api.h"
 #include "events.h"
+#include "front.h"
 #include "loop.h"
 #include "operations.h"
 #include "vps-build-config.h"
@@ -27,14 +28,14 @@ int api_host_get(struct request *r, struct vps_error *err)
     vps_strv_free(&names);
     if (vps_template_list(r->d->templates_fd, &templates, err) < 0)
         return -1;
-    json_t *j =
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:I, s:I, s:I}, s:I}", "version", VPS_VERSION,
-                  "hostname", u.nodename, "kernel", u.release, "cgroup_mode",
-                  vps_cgroup_mode_name(vps_cgroup_detect_mode("/sys/fs/cgroup")), "state_dir",
-                  r->d->opt.state_dir, "run_dir", r->d->opt.run_dir, "counts", "vps",
-                  (json_int_t) n_vps, "templates", (json_int_t) json_array_size(templates),
-                  "operations_running", (json_int_t) ops_running(r->d->ops), "uptime_ms",
-                  (json_int_t) (loop_now_ms() - r->d->started_ms));
+    json_t *j = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:I, s:I, s:I}, s:I, s:o}", "version", VPS_VERSION,
+        "hostname", u.nodename, "kernel", u.release, "cgroup_mode",
+        vps_cgroup_mode_name(vps_cgroup_detect_mode("/sys/fs/cgroup")), "state_dir",
+        r->d->opt.state_dir, "run_dir", r->d->opt.run_dir, "counts", "vps", (json_int_t) n_vps,
+        "templates", (json_int_t) json_array_size(templates), "operations_running",
+        (json_int_t) ops_running(r->d->ops), "uptime_ms",
+        (json_int_t) (loop_now_ms() - r->d->started_ms), "fronts", front_status(r->d->front));
     json_decref(templates);
     return reply_json(r, 200, j);
 }
