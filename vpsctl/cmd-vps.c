@@ -35,6 +35,7 @@ enum {
     OPT_OWNER,
     OPT_OWNER_DEL,
     OPT_AUTOSTART,
+    OPT_AUTOSTOP,
     OPT_CONFIG,
     OPT_NAMES,
 };
@@ -53,6 +54,7 @@ enum {
         {"nameserver", required_argument, NULL, OPT_NAMESERVER},                                   \
         {"owner", required_argument, NULL, OPT_OWNER},                                             \
         {"autostart", required_argument, NULL, OPT_AUTOSTART},                                     \
+        {"autostop", required_argument, NULL, OPT_AUTOSTOP},                                       \
     {                                                                                              \
         "config", required_argument, NULL, OPT_CONFIG                                              \
     }
@@ -79,6 +81,7 @@ enum {
     "  --nameserver IP      add a name server (repeatable)\n"                                      \
     "  --owner UID|USER     add a user who may operate the VPS (repeatable)\n"                     \
     "  --autostart yes|no   start the VPS when vpsd starts\n"                                      \
+    "  --autostop yes|no    stop the VPS when its on-demand services are idle\n"                   \
     "  --config FILE        start from a JSON config (- for stdin); flags apply on top\n"
 
 static const char create_usage[] =
@@ -260,6 +263,10 @@ static int top_option(struct vpsctl *ctx, struct vps_args *a, int c, const char 
         if (parse_bool(arg, "--autostart", &b, err) < 0)
             return -1;
         return set_member(a->flags, NULL, "autostart", json_boolean(b), err);
+    case OPT_AUTOSTOP:
+        if (parse_bool(arg, "--autostop", &b, err) < 0)
+            return -1;
+        return set_member(a->flags, NULL, "autostop", json_boolean(b), err);
     case OPT_CONFIG:
         a->config_file = arg;
         return 0;
@@ -639,25 +646,14 @@ static void show_limits(const json_t *limits)
     output_field("cpuset", "%s", output_str(limits, "cpuset") ?: "all");
 }
 
+/* Listen addresses and match rules of a service, comma-separated. */
 static const char *service_listen(const json_t *svc, char *buf, size_t size)
 {
-    char listen[512] = "";
-    size_t i, len;
-    json_t *m;
+    char listen[512] = "", match[512];
 
     output_join(json_object_get(svc, "listen"), ",", listen, sizeof listen);
-    len = (size_t) snprintf(buf, size, "%s", listen);
-    json_array_foreach(json_object_get(svc, "match"), i, m)
-    {
-        const char *kind = json_object_get(m, "tls_sni")     ? "tls_sni"
-                           : json_object_get(m, "http_host") ? "http_host"
-                                                             : "protocol";
-        int n = snprintf(buf + len, size - len, "%s%s=%s@%s", len ? "," : "", kind,
-                         output_str(m, kind) ?: "?", output_str(m, "front") ?: "?");
-        if (n < 0 || (size_t) n >= size - len)
-            break;
-        len += (size_t) n;
-    }
+    vpsctl_match_text(json_object_get(svc, "match"), ",", match, sizeof match);
+    (void) snprintf(buf, size, "%s%s%s", listen, listen[0] && match[0] ? "," : "", match);
     return buf;
 }
 
@@ -704,6 +700,7 @@ static int show_vps(const json_t *answer, struct vps_error *err)
     output_field("hostname", "%s", output_str(cfg, "hostname") ?: "");
     output_field("template", "%s", output_str(cfg, "template") ?: "");
     output_field("autostart", "%s", json_is_true(json_object_get(cfg, "autostart")) ? "yes" : "no");
+    output_field("autostop", "%s", json_is_true(json_object_get(cfg, "autostop")) ? "yes" : "no");
     output_field("owners", "%s",
                  owners_text(json_object_get(cfg, "owners"), buf, sizeof buf)[0] ? buf : "-");
     output_field("created", "%s", output_str(cfg, "created_at") ?: "");

@@ -29,6 +29,7 @@ static const struct command {
     {"status", cmd_status, "show whether a VPS runs and what it uses"},
     {"exec", cmd_exec, "run a command in a VPS"},
     {"enter", cmd_enter, "open a shell in a VPS"},
+    {"service", cmd_service, "list, show, add, change, remove, start or stop services"},
     {"template", cmd_template, "list, show, import, export or remove templates"},
     {"host", cmd_host, "show the host and vpsd"},
     {"events", cmd_events, "follow vpsd's events"},

@@ -92,6 +92,10 @@ int cmd_show(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err);
 int cmd_set(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err);
 int cmd_destroy(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err);
 int cmd_template(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err);
+/* The match rules of a service as "tls_sni=panel.example@198.18.0.1:443" or
+ * "default@198.18.0.1:80", sep between; what fits in buf (cmd-service.c). */
+const char *vpsctl_match_text(const json_t *rules, const char *sep, char *buf, size_t size);
+int cmd_service(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err);
 int cmd_host(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err);
 int cmd_events(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err);
 int cmd_start(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err);

@@ -101,14 +101,29 @@ static int check_read_only(const json_t *body, const char *const *fields, size_t
 
 static int open_template(struct request *r, const char *name, int *ret_fd, struct vps_error *err)
 {
-    if (strcmp(name, VPS_TEMPLATE_BUILTIN) == 0 &&
-        vps_template_ensure_builtin(r->d->templates_fd, r->d->opt.busybox_path, err) < 0)
-        return vps_error_prefix(err, "template '%s'", name);
+    if (vps_template_is_builtin(name) &&
+        vps_template_ensure(r->d->templates_fd, name, r->d->opt.busybox_path, err) < 0)
+        return -1;
     if (vps_template_open_rootfs(r->d->templates_fd, name, ret_fd, err) < 0) {
         if (err->code == VPS_ERR_NOT_FOUND) /* bad input, not a missing route */
             return vps_error_set(err, VPS_ERR_INVALID, "template: '%s' does not exist", name);
         return -1;
     }
+    return 0;
+}
+
+/* A create that names no "mounts" gets the template's default ones (host-usr's: the host's
+ * /usr, read-only), checked as if the request had them. */
+static int template_mounts(struct request *r, struct vps_config *c, struct vps_error *err)
+{
+    cleanup_json json_t *mounts = NULL;
+
+    if (json_object_get(r->body, "mounts"))
+        return 0;
+    if (vps_template_default_mounts(r->d->templates_fd, c->template_name, &mounts, err) < 0)
+        return -1;
+    if (mounts && vps_config_set_mounts(c, mounts, err) < 0)
+        return vps_error_prefix(err, "template '%s'", c->template_name);
     return 0;
 }
 
@@ -127,8 +142,12 @@ int api_vps_create(struct request *r, struct vps_error *err)
     if (!c->created_at)
         return vps_error_errno(err, ENOMEM, "create");
     if (front_check(r->d->front, c, err) < 0 || open_template(r, c->template_name, &tfd, err) < 0 ||
+        template_mounts(r, c, err) < 0 ||
         vps_store_create(&r->d->store, c, tfd, r->d->rootfs_shift, err) < 0)
         return -1;
+    /* Units for its services now, so a front can start a VPS that never ran; its listen
+     * addresses are bound at its first start, which makes its network namespace. */
+    activator_bind_vps(r->d->act, c);
     front_update_vps(r->d->front, c);
     publish(r, "vps_created", c, "created");
     (void) snprintf(loc, sizeof loc, "/v1/vps/%s", c->name);

@@ -393,9 +393,10 @@ static int start(struct vpsd *d, struct vps_error *err)
         close(listen_fd);
         return -1;
     }
-    /* Building it now keeps the first create fast; failing here is not fatal. */
+    /* Building them now keeps the first create fast; failing here is not fatal (the error
+     * names the template). */
     if (vps_template_ensure_builtin(d->templates_fd, d->opt.busybox_path, &e) < 0)
-        log_error(LOG_WARNING, &e, "template '%s', ignoring", VPS_TEMPLATE_BUILTIN);
+        log_error(LOG_WARNING, &e, "built-in templates, ignoring");
     log_info("vpsd %s: serving '%s', state dir '%s'", VPS_VERSION, d->opt.socket_path,
              d->opt.state_dir);
     supervisor_autostart(d->sup);
