@@ -177,7 +177,7 @@ static int passwd_find(const char *buf, size_t len, const struct want *w, struct
 {
     struct lines it = {buf, buf + len, "/etc/passwd", 0};
     size_t name_len = w->name ? strlen(w->name) : 0;
-    struct field line;
+    struct field line = {0};
     int k;
 
     *ret_found = false;
@@ -225,7 +225,7 @@ static int group_scan(const char *buf, size_t len, struct field name, struct vps
                       struct vps_error *err)
 {
     struct lines it = {buf, buf + len, "/etc/group", 0};
-    struct field line;
+    struct field line = {0};
     int k;
 
     while ((k = next_line(&it, &line, err)) > 0) {

@@ -243,12 +243,17 @@ int vps_relay_run(struct vps_relay *r, struct vps_error *err)
     if (r->failed)
         return vps_error_set(err, VPS_ERR_CONFLICT, "relay: has already failed");
     /* Round and round until no path moves: each direction's last attempt then ended in
-     * EAGAIN on a socket (whose next edge calls us again) or the direction is done. */
+     * EAGAIN on a socket (whose next edge calls us again) or the direction is done. A
+     * budget of rounds keeps one fast stream from holding the caller's loop: past it the
+     * caller is told to come back without waiting for an edge. */
+    int rounds = 0;
     do {
         int m0 = step(r, 0, err), m1 = m0 < 0 ? 0 : step(r, 1, err);
         if (m0 < 0 || m1 < 0)
             return -1;
         moved = m0 | m1;
+        if (moved && ++rounds >= VPS_RELAY_ROUNDS_PER_RUN)
+            return 2;
     } while (moved);
     if (r->dir[0].done && r->dir[1].done)
         return 0;

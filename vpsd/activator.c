@@ -121,6 +121,8 @@ struct pconn {
     struct vps_relay *relay;
     uint64_t arrived_ms, retry_at_ms; /* retry_at_ms != 0: waiting to connect again */
     char peer[PEER_MAX];
+    bool again; /* on the activator's list of relays to run again */
+    struct pconn *again_next;
     struct pconn *next;
 };
 
@@ -176,6 +178,8 @@ struct activator {
     struct watch *timer_watch;
     bool ticking;
     struct unit *units;
+    struct pconn *again;         /* relays that ran out of their budget: run again next iteration */
+    struct pconn *again_running; /* the ones being run again now */
 };
 
 static void arm(struct activator *a);
@@ -905,6 +909,14 @@ static void pconn_free(struct pconn *p)
         }
     u->n_pconns--;
     u->last_activity_ms = loop_now_ms();
+    for (struct pconn **list = &u->a->again; p->again && list;
+         list = list == &u->a->again ? &u->a->again_running : NULL)
+        for (struct pconn **q = list; *q; q = &(*q)->again_next)
+            if (*q == p) {
+                *q = p->again_next;
+                p->again = false;
+                break;
+            }
     watch_remove(p->wc);
     watch_remove(p->wu);
     if (p->relay) {
@@ -928,6 +940,11 @@ static void on_relay(struct watch *w, uint32_t events, void *userdata)
 
     (void) w, (void) events;
     r = vps_relay_run(p->relay, &e);
+    if (r == 2 && !p->again) { /* others get their turn first; see relay_again() */
+        p->again = true;
+        p->again_next = p->u->a->again;
+        p->u->a->again = p;
+    }
     if (r > 0)
         return;
     if (r < 0)
@@ -1030,6 +1047,29 @@ static int proxy_connection(struct unit *u, int conn, const char *peer, struct v
         return -1;
     }
     return 0;
+}
+
+/* The loop's prepare hook: no waiting while relays have bytes in hand. */
+static uint64_t relay_pending(void *userdata)
+{
+    struct activator *a = userdata;
+    return a->again ? 0 : UINT64_MAX;
+}
+
+/* Runs each relay of the list once; one that runs out of its budget again joins the next
+ * iteration's list. A relay freed meanwhile leaves the running list (pconn_free). */
+static void relay_again(void *userdata)
+{
+    struct activator *a = userdata;
+
+    a->again_running = a->again;
+    a->again = NULL;
+    while (a->again_running) {
+        struct pconn *p = a->again_running;
+        a->again_running = p->again_next;
+        p->again = false;
+        on_relay(NULL, 0, p);
+    }
 }
 
 /* ---- stopping ---- */
@@ -1560,6 +1600,13 @@ int activator_new(struct vpsd *d, struct activator **ret, struct vps_error *err)
         free(a);
         return -1;
     }
+    if (loop_add_prepare(d->loop, relay_pending, relay_again, a, err) < 0) {
+        watch_remove(a->timer_watch);
+        close(a->timer_fd);
+        close(a->own_netns_fd);
+        free(a);
+        return -1;
+    }
     bind_all(a);
     *ret = a;
     return 0;
@@ -1569,6 +1616,15 @@ void activator_free(struct activator *a)
 {
     if (!a)
         return;
+    /* The long-running process of a listen or proxy service holds a socket (or needs the
+     * relay) of this vpsd: a new vpsd could neither bind that address nor stop it when idle.
+     * It is on-demand anyway, so it ends with vpsd; processes per connection (accept mode)
+     * serve their clients to the end, as VPSes outlive vpsd. */
+    for (struct unit *u = a->units; u; u = u->next) {
+        struct instance *m = main_instance(u);
+        if (m)
+            (void) pidfd_send_signal(m->pidfd, SIGTERM, NULL, 0);
+    }
     while (a->units)
         unit_free(a->units);
     watch_remove(a->timer_watch);

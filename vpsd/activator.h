@@ -1,7 +1,8 @@
-/* On-demand activation, first slice: TCP addresses of services in "accept" mode (inetd
- * style). vpsd holds the listening socket inside the VPS's pinned network namespace; each
- * connection starts the VPS if it is stopped and runs the service's command inside it with
- * the connection as stdin and stdout. */
+/* On-demand activation (DESIGN.md): vpsd holds each service's listening sockets inside the
+ * VPS's pinned network namespace (or, for unix: addresses, in its root filesystem), starts
+ * the VPS and the service when a request arrives, relays proxy-mode connections, stops idle
+ * services (and idle VPSes with autostop) and backs off crashing ones. activator.c's header
+ * tells how each mode behaves. */
 #pragma once
 
 #include "daemon.h"
@@ -12,11 +13,13 @@ struct activator;
 
 /* Binds the listen addresses of every VPS that has a pinned network namespace. */
 int activator_new(struct vpsd *d, struct activator **ret, struct vps_error *err);
-/* Closes the listening sockets. Running instances keep running (like VPSes outlive vpsd). */
+/* Closes the listening sockets and ends the relays; the long-running process of a listen or
+ * proxy service gets SIGTERM, processes per connection keep running (like VPSes). */
 void activator_free(struct activator *a);
 
-/* Makes c's listening sockets match its accept-mode TCP listen entries: new ones are bound
- * (in its pinned network namespace), ones no longer configured are closed, others are kept.
+/* Makes the activator's units match c's services: listen addresses newly configured are
+ * bound (in its pinned network namespace), ones no longer configured are closed, others are
+ * kept; a service removed has its processes stopped.
  * Failures are logged. a may be NULL (during vpsd's start-up). */
 void activator_bind_vps(struct activator *a, const struct vps_config *c);
 /* Closes every listening socket of the VPS name (at destroy, before its namespace goes). */

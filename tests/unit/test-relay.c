@@ -56,7 +56,7 @@ struct harness {
     int epfd;
     int ra, rb;              /* the relay's sockets, until it owns them */
     struct vps_relay *relay; /* NULL once it has finished and was freed */
-    int rc;                  /* of the last vps_relay_run(): 1 while open */
+    int rc;                  /* of the last vps_relay_run(): 1 or 2 while open */
     struct vps_error err;
     struct vps_relay_stats stats; /* taken just before the free */
     unsigned n_runs;
@@ -287,9 +287,9 @@ static void relay_event(struct harness *h)
         return; /* a stale event from the batch in which it finished */
     h->n_runs++;
     h->rc = vps_relay_run(h->relay, &h->err);
-    ck_assert_int_le(h->rc, 1);
+    ck_assert_int_le(h->rc, 2);
     ck_assert_int_ge(h->rc, -1);
-    if (h->rc == 1)
+    if (h->rc >= 1)
         return;
     vps_relay_get_stats(h->relay, &h->stats);
     vps_relay_free(TAKE_PTR(h->relay));
@@ -327,7 +327,13 @@ static void loop_until(struct harness *h, bool (*done)(const struct harness *h))
         peer_pump(&h->peer[i]);
     while (!done(h)) {
         struct epoll_event ev[8];
-        int n = epoll_wait(h->epfd, ev, ELEMENTSOF(ev), 0);
+        int n;
+        /* Out of its budget with bytes in hand: called again without an edge, as vpsd does. */
+        if (h->relay && h->rc == 2) {
+            relay_event(h);
+            continue;
+        }
+        n = epoll_wait(h->epfd, ev, ELEMENTSOF(ev), 0);
         if (n == 0 && harness_unpause(h))
             continue;
         if (n == 0)

@@ -24,7 +24,13 @@ struct vps_relay_stats {
  * Errors: VPS_ERR_INVALID if a or b is not an open stream socket or a == b; VPS_ERR_SYSTEM
  * when the pipes cannot be made (EMFILE, ...). The relay is for one thread: vpsd's loop. */
 int vps_relay_new(int a, int b, struct vps_relay **ret, struct vps_error *err);
-/* 1: still open, wait for events; 0: both directions have ended — free it; -1: a socket
+/* Rounds (each a pipe's worth per direction at most) one vps_relay_run() moves before it
+ * returns 2: a bound on how long one stream holds a single-threaded loop. */
+#define VPS_RELAY_ROUNDS_PER_RUN 16
+
+/* 1: still open, wait for events; 2: the budget ran out while bytes were still moving —
+ * call again soon without waiting for an event (no edge will come for what is already
+ * queued); 0: both directions have ended — free it; -1: a socket
  * failed (reset by its peer, ...), err says which ("relay: read from socket b: ...",
  * VPS_ERR_SYSTEM with the errno) — free it (the other side is reset too). Calling it again
  * after -1 gives -1 (VPS_ERR_CONFLICT). A write to a peer that has gone away raises SIGPIPE
