@@ -249,6 +249,23 @@ int vps_store_destroy(const struct vps_store *s, const char *name, struct vps_er
     return 0;
 }
 
+int vps_store_foreach(const struct vps_store *s, vps_store_each_fn fn, void *userdata,
+                      struct vps_error *err)
+{
+    struct vps_strv names = {0};
+
+    if (vps_store_list(s, &names, err) < 0)
+        return -1;
+    for (size_t i = 0; i < names.n; i++) {
+        cleanup_(vps_config_freep) struct vps_config *c = NULL;
+        struct vps_error e = {0};
+        (void) vps_store_load(s, names.v[i], &c, &e);
+        fn(names.v[i], c, &e, userdata);
+    }
+    vps_strv_free(&names);
+    return 0;
+}
+
 int vps_store_load_idmap(const struct vps_store *s, const char *name, struct vps_idmap *ret,
                          struct vps_error *err)
 {

@@ -1557,24 +1557,21 @@ int activator_service_stop(struct activator *a, const char *vps, const char *ser
 
 /* ---- life cycle ---- */
 
+static void bind_one(const char *name, const struct vps_config *c, const struct vps_error *e,
+                     void *userdata)
+{
+    if (c)
+        activator_bind_vps(userdata, c);
+    else
+        log_error(LOG_WARNING, e, "activation: vps '%s', ignoring", name);
+}
+
 static void bind_all(struct activator *a)
 {
-    struct vps_strv names = {0};
     struct vps_error e = {0};
 
-    if (vps_store_list(&a->d->store, &names, &e) < 0) {
+    if (vps_store_foreach(&a->d->store, bind_one, a, &e) < 0)
         log_error(LOG_WARNING, &e, "activation: list VPSes, ignoring");
-        return;
-    }
-    for (size_t i = 0; i < names.n; i++) {
-        cleanup_(vps_config_freep) struct vps_config *c = NULL;
-        e = (struct vps_error){0};
-        if (vps_store_load(&a->d->store, names.v[i], &c, &e) < 0)
-            log_error(LOG_WARNING, &e, "activation: vps '%s', ignoring", names.v[i]);
-        else
-            activator_bind_vps(a, c);
-    }
-    vps_strv_free(&names);
 }
 
 int activator_new(struct vpsd *d, struct activator **ret, struct vps_error *err)

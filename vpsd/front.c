@@ -666,24 +666,21 @@ static void tick(void *userdata)
 
 /* ---- interface ---- */
 
+static void load_one(const char *name, const struct vps_config *c, const struct vps_error *e,
+                     void *userdata)
+{
+    if (c)
+        add_rules(userdata, c);
+    else
+        log_error(LOG_WARNING, e, "fronts: vps '%s', ignoring", name);
+}
+
 static void load_all(struct front *f)
 {
-    struct vps_strv names = {0};
     struct vps_error e = {0};
 
-    if (vps_store_list(&f->d->store, &names, &e) < 0) {
+    if (vps_store_foreach(&f->d->store, load_one, f, &e) < 0)
         log_error(LOG_WARNING, &e, "fronts: list VPSes, ignoring");
-        return;
-    }
-    for (size_t i = 0; i < names.n; i++) {
-        cleanup_(vps_config_freep) struct vps_config *c = NULL;
-        e = (struct vps_error){0};
-        if (vps_store_load(&f->d->store, names.v[i], &c, &e) < 0)
-            log_error(LOG_WARNING, &e, "fronts: vps '%s', ignoring", names.v[i]);
-        else
-            add_rules(f, c);
-    }
-    vps_strv_free(&names);
 }
 
 int front_new(struct vpsd *d, struct front **ret, struct vps_error *err)

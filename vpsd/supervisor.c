@@ -711,25 +711,23 @@ static void adopt_all(struct supervisor *s)
     closedir(d);
 }
 
+static void autostart_one(const char *name, const struct vps_config *c, const struct vps_error *e,
+                          void *userdata)
+{
+    struct supervisor *s = userdata;
+    struct vps_error start_err = {0};
+
+    (void) name, (void) e; /* an unreadable config starts nothing; the API reports it */
+    if (c && c->autostart && !find(s, c->name) && supervisor_start(s, c, &start_err) < 0)
+        log_error(LOG_ERR, &start_err, "autostart");
+}
+
 void supervisor_autostart(struct supervisor *s)
 {
-    struct vps_strv names = {0};
     struct vps_error e = {0};
 
-    if (vps_store_list(&s->d->store, &names, &e) < 0) {
+    if (vps_store_foreach(&s->d->store, autostart_one, s, &e) < 0)
         log_error(LOG_ERR, &e, "autostart");
-        return;
-    }
-    for (size_t i = 0; i < names.n; i++) {
-        cleanup_(vps_config_freep) struct vps_config *c = NULL;
-        e = (struct vps_error){0};
-        if (vps_store_load(&s->d->store, names.v[i], &c, &e) < 0 || !c->autostart ||
-            find(s, c->name))
-            continue;
-        if (supervisor_start(s, c, &e) < 0)
-            log_error(LOG_ERR, &e, "autostart");
-    }
-    vps_strv_free(&names);
 }
 
 /* Idmapped mounts where the state dir's filesystem has them; chown at create otherwise.

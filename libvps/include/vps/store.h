@@ -25,6 +25,12 @@ void vps_store_close(struct vps_store *s);
 
 /* Names of all VPSes, sorted; the caller frees with vps_strv_free(). */
 int vps_store_list(const struct vps_store *s, struct vps_strv *ret, struct vps_error *err);
+/* Calls fn for every VPS of vps_store_list(), with its config, or with c NULL and e saying
+ * why it could not be loaded. -1 only when the list itself cannot be read. */
+typedef void (*vps_store_each_fn)(const char *name, const struct vps_config *c,
+                                  const struct vps_error *e, void *userdata);
+int vps_store_foreach(const struct vps_store *s, vps_store_each_fn fn, void *userdata,
+                      struct vps_error *err);
 
 /* VPS_ERR_NOT_FOUND "vps 'x' does not exist" when absent. */
 int vps_store_load(const struct vps_store *s, const char *name, struct vps_config **ret,
