@@ -407,7 +407,8 @@ static void on_instance_exit(struct watch *w, uint32_t events, void *userdata)
             u->st.bytes_out += ti.tcpi_bytes_acked;
         }
     }
-    u->last_activity_ms = now;
+    if (!stopping) /* an idle stop is no activity: autostop would wait twice as long */
+        u->last_activity_ms = now;
     if (failed)
         u->st.failures++;
     if (crashed)
@@ -996,8 +997,7 @@ static void on_upstream_connected(struct watch *w, uint32_t events, void *userda
         (void) vps_store_load(&u->a->d->store, u->vps, &c, &(struct vps_error){0});
         activated(u, c, p->peer, m ? m->pid : 0);
     } else {
-        u->st.activations++;
-        u->served = true;
+        u->served = true; /* activations count starts of the service, not connections */
     }
     on_relay(NULL, 0, p); /* bytes may have come already: edge-triggered */
     return;

@@ -566,6 +566,12 @@ static int listen_on(const char *addr, int *ret_fd, struct vps_error *err)
         return vps_error_errno(err, errno, "socket");
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
         return vps_error_errno(err, errno, "SO_REUSEADDR");
+    /* The address may not be the host's yet: the bridge that carries it is made at the first
+     * VPS start, an uplink's address may come later. Free-bind listens on it anyway; the
+     * connections come once it is there. */
+    if (setsockopt(fd, ss.ss_family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
+                   ss.ss_family == AF_INET6 ? IPV6_FREEBIND : IP_FREEBIND, &one, sizeof one) < 0)
+        return vps_error_errno(err, errno, "IP_FREEBIND");
     /* "[::]:80" is IPv6 only, as written: a front "0.0.0.0:80" may be another one. */
     if (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
         return vps_error_errno(err, errno, "IPV6_V6ONLY");
