@@ -67,7 +67,8 @@
 #define TICK_MS                  100
 #define STOP_KILL_MS             5000  /* SIGTERM, then SIGKILL after this */
 #define PROXY_CONNECT_TIMEOUT_MS 30000 /* a cold proxy service has this long to listen */
-#define PROXY_RETRY_MS           50
+#define PROXY_RETRY_MIN_MS       5     /* doubling up to ... */
+#define PROXY_RETRY_MAX_MS       50
 #define FAILS_BEFORE_BACKOFF     3
 #define BACKOFF_MIN_MS           1000
 #define BACKOFF_MAX_MS           60000
@@ -120,6 +121,7 @@ struct pconn {
     struct watch *wc, *wu;
     struct vps_relay *relay;
     uint64_t arrived_ms, retry_at_ms; /* retry_at_ms != 0: waiting to connect again */
+    unsigned tries;
     char peer[PEER_MAX];
     bool again; /* on the activator's list of relays to run again */
     struct pconn *again_next;
@@ -180,7 +182,15 @@ struct activator {
     struct unit *units;
     struct pconn *again;         /* relays that ran out of their budget: run again next iteration */
     struct pconn *again_running; /* the ones being run again now */
+    size_t n_retrying;           /* proxied connections waiting to connect again */
 };
+
+/* Sets or clears (at 0) when p tries to connect to its service again. */
+static void set_retry(struct pconn *p, uint64_t at)
+{
+    p->u->a->n_retrying += (at != 0) - (p->retry_at_ms != 0);
+    p->retry_at_ms = at;
+}
 
 static void arm(struct activator *a);
 static void unit_reap(struct unit *u);
@@ -429,7 +439,7 @@ static void on_instance_exit(struct watch *w, uint32_t events, void *userdata)
          * already waiting in the queue at once). */
         for (struct pconn *p = u->pconns; p; p = p->next)
             if (!p->relay)
-                p->retry_at_ms = 0; /* those still connecting fail now: see tick */
+                set_retry(p, 0); /* those still connecting fail now: see tick */
         if (!stopping && u->mode != VPS_SERVICE_ACCEPT && u->restart != VPS_RESTART_NO &&
             (u->restart == VPS_RESTART_ALWAYS || failed) && !u->gone)
             u->restart_at_ms = now; /* at the next tick, after the back-off check below */
@@ -910,6 +920,7 @@ static void pconn_free(struct pconn *p)
         }
     u->n_pconns--;
     u->last_activity_ms = loop_now_ms();
+    set_retry(p, 0);
     for (struct pconn **list = &u->a->again; p->again && list;
          list = list == &u->a->again ? &u->a->again_running : NULL)
         for (struct pconn **q = list; *q; q = &(*q)->again_next)
@@ -976,7 +987,9 @@ static void on_upstream_connected(struct watch *w, uint32_t events, void *userda
         /* Still starting: the service does not listen yet. Try again shortly. */
         vps_close(p->upstream);
         p->upstream = -1;
-        p->retry_at_ms = loop_now_ms() + PROXY_RETRY_MS;
+        uint64_t delay = (uint64_t) PROXY_RETRY_MIN_MS << (p->tries < 4 ? p->tries : 4);
+        p->tries++;
+        set_retry(p, loop_now_ms() + (delay < PROXY_RETRY_MAX_MS ? delay : PROXY_RETRY_MAX_MS));
         arm(u->a);
         return;
     }
@@ -1014,7 +1027,7 @@ static int connect_upstream(struct pconn *p, struct vps_error *err)
     struct sockaddr_storage ss;
     socklen_t len;
 
-    p->retry_at_ms = 0;
+    set_retry(p, 0);
     if (vps_store_load(&p->u->a->d->store, p->u->vps, &c, err) < 0)
         return -1;
     if (!(svc = find_service(c, p->u->name)) || !svc->proxy_to ||
@@ -1053,7 +1066,36 @@ static int proxy_connection(struct unit *u, int conn, const char *peer, struct v
 static uint64_t relay_pending(void *userdata)
 {
     struct activator *a = userdata;
-    return a->again ? 0 : UINT64_MAX;
+    uint64_t now = loop_now_ms(), wait = UINT64_MAX;
+
+    if (a->again)
+        return 0;
+    /* Retries of a connection to a proxy service that is starting: ms apart, finer than the
+     * tick. Scanned only while there are some. */
+    for (struct unit *u = a->n_retrying ? a->units : NULL; u; u = u->next)
+        for (struct pconn *p = u->pconns; p; p = p->next)
+            if (p->retry_at_ms) {
+                uint64_t d = p->retry_at_ms <= now ? 0 : p->retry_at_ms - now;
+                wait = d < wait ? d : wait;
+            }
+    return wait;
+}
+
+static void retry_due(struct activator *a)
+{
+    uint64_t now = loop_now_ms();
+
+    for (struct unit *u = a->n_retrying ? a->units : NULL; u; u = u->next)
+        for (struct pconn *p = u->pconns, *next; p; p = next) {
+            struct vps_error e = {0};
+            next = p->next;
+            if (!p->retry_at_ms || p->retry_at_ms > now || !main_instance(u))
+                continue; /* no service any more: the tick fails it */
+            if (connect_upstream(p, &e) < 0) {
+                publish_failed(u, p->peer, &e);
+                pconn_free(p);
+            }
+        }
 }
 
 /* Runs each relay of the list once; one that runs out of its budget again joins the next
@@ -1062,6 +1104,7 @@ static void relay_again(void *userdata)
 {
     struct activator *a = userdata;
 
+    retry_due(a);
     a->again_running = a->again;
     a->again = NULL;
     while (a->again_running) {
