@@ -1,8 +1,9 @@
 /* The template store: <state-dir>/templates/<name>/{rootfs/,template.json}, their metadata,
  * lookup and removal, the one way a template is built (a complete temporary directory and
  * one rename), and the built-in templates: "minimal" made from busybox-static, "host-usr"
- * around the host's /usr. Import from and export to tarballs is template-archive.c's;
- * copying and removing trees is storage.c's. */
+ * around the host's /usr. Import from and export to tarballs is template-archive.c's,
+ * building with debootstrap template-debootstrap.c's; copying and removing trees is
+ * storage.c's. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +45,11 @@ struct meta {
     char *source;
     char *created_at;
     json_t *mounts; /* the "mounts" a VPS made from it gets by default; NULL: none */
+    /* Where a "debootstrap" template came from; NULL or empty for the others. */
+    char *suite;
+    char *mirror;
+    char *variant;
+    struct vps_strv include;
 };
 
 static int check_meta_name(const char *s, const char *path, struct vps_error *err)
@@ -55,9 +61,10 @@ static int check_meta_name(const char *s, const char *path, struct vps_error *er
 
 static int check_source(const char *s, const char *path, struct vps_error *err)
 {
-    if (strcmp(s, "builtin") != 0 && strcmp(s, "import") != 0)
+    if (strcmp(s, "builtin") != 0 && strcmp(s, "import") != 0 && strcmp(s, "debootstrap") != 0)
         return vps_error_set(err, VPS_ERR_INVALID,
-                             "%s: expected \"builtin\" or \"import\", got '%.32s'", path, s);
+                             "%s: expected \"builtin\", \"import\" or \"debootstrap\", got '%.32s'",
+                             path, s);
     return 0;
 }
 
@@ -125,6 +132,28 @@ static const struct vps_json_field meta_fields[] = {
      .parse = parse_meta_mounts,
      .emit = emit_meta_mounts,
      .free = free_meta_mounts},
+    {.name = "suite",
+     .kind = VPS_JSON_STRING,
+     .offset = offsetof(struct meta, suite),
+     .omit_zero = true,
+     .check = vps_debootstrap_check_suite},
+    {.name = "mirror",
+     .kind = VPS_JSON_STRING,
+     .offset = offsetof(struct meta, mirror),
+     .omit_zero = true,
+     .check = vps_debootstrap_check_mirror},
+    {.name = "variant",
+     .kind = VPS_JSON_STRING,
+     .offset = offsetof(struct meta, variant),
+     .omit_zero = true,
+     .check = vps_debootstrap_check_variant},
+    {.name = "include",
+     .kind = VPS_JSON_STRV,
+     .offset = offsetof(struct meta, include),
+     .max = VPS_DEBOOTSTRAP_INCLUDE_MAX,
+     .str_max = 128,
+     .omit_zero = true,
+     .check = vps_debootstrap_check_package},
 };
 
 static void meta_done(struct meta *m)
@@ -163,8 +192,26 @@ static int describe(int tdir, const char *name, json_t **ret, struct vps_error *
     return 0;
 }
 
+/* Adds what origin says to j, template.json's object. */
+static int add_origin(json_t *j, const struct vps_template_origin *origin)
+{
+    const struct {
+        const char *key, *value;
+    } fields[] = {
+        {"suite", origin->suite}, {"mirror", origin->mirror}, {"variant", origin->variant}};
+
+    for (size_t i = 0; i < ELEMENTSOF(fields); i++)
+        if (fields[i].value &&
+            json_object_set_new(j, fields[i].key, json_string(fields[i].value)) < 0)
+            return -1;
+    if (origin->include && origin->include->n > 0 &&
+        json_object_set_new(j, "include", vps_strv_to_json(origin->include)) < 0)
+        return -1;
+    return 0;
+}
+
 static int save_meta(int tdir, const char *name, const char *source, json_t *mounts,
-                     struct vps_error *err)
+                     const struct vps_template_origin *origin, struct vps_error *err)
 {
     char created_at[32];
     struct tm tm;
@@ -175,7 +222,8 @@ static int save_meta(int tdir, const char *name, const char *source, json_t *mou
         return vps_error_set(err, VPS_ERR_SYSTEM, "format the current time");
     cleanup_json json_t *j =
         json_pack("{s:s, s:s, s:s}", "name", name, "source", source, "created_at", created_at);
-    if (!j || (mounts && json_object_set(j, "mounts", mounts) < 0))
+    if (!j || (mounts && json_object_set(j, "mounts", mounts) < 0) ||
+        (origin && add_origin(j, origin) < 0))
         return vps_error_errno(err, ENOMEM, "'%s'", META_FILE);
     return vps_json_save_at(tdir, META_FILE, j, err);
 }
@@ -343,8 +391,9 @@ static int drop_incomplete(int templates_fd, const char *name, struct vps_error 
 /* What one build makes. */
 struct build {
     const char *name;
-    const char *source; /* "builtin" or "import" */
-    json_t *mounts;     /* for template.json; NULL: none */
+    const char *source;                       /* "builtin", "import" or "debootstrap" */
+    json_t *mounts;                           /* for template.json; NULL: none */
+    const struct vps_template_origin *origin; /* for template.json; NULL: none */
     vps_template_fill_fn fill;
     void *userdata;
 };
@@ -364,7 +413,7 @@ static int fill_and_publish(int templates_fd, const struct build *b, const char 
     if (rootfs < 0 || fchmod(rootfs, 0755) < 0) /* whatever the umask */
         return vps_error_errno(err, errno, "open '%s'", ROOTFS);
     if (b->fill(rootfs, b->userdata, err) < 0 ||
-        save_meta(tdir, name, b->source, b->mounts, err) < 0)
+        save_meta(tdir, name, b->source, b->mounts, b->origin, err) < 0)
         return -1;
     /* One syncfs() for the whole tree instead of an fsync() per file. */
     if (syncfs(tdir) < 0)
@@ -403,6 +452,16 @@ int vps_template_build(int templates_fd, const char *name, const char *source,
                        vps_template_fill_fn fill, void *userdata, struct vps_error *err)
 {
     struct build b = {.name = name, .source = source, .fill = fill, .userdata = userdata};
+
+    return build(templates_fd, &b, err);
+}
+
+int vps_template_build_origin(int templates_fd, const char *name, const char *source,
+                              const struct vps_template_origin *origin, vps_template_fill_fn fill,
+                              void *userdata, struct vps_error *err)
+{
+    struct build b = {
+        .name = name, .source = source, .origin = origin, .fill = fill, .userdata = userdata};
 
     return build(templates_fd, &b, err);
 }

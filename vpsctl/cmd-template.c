@@ -1,6 +1,7 @@
 /* The template commands: list, show, import (a tarball uploaded, then a long operation
- * followed until it ends), export (a tarball downloaded) and remove. Building and checking
- * templates is vpsd's; this file moves the tarballs and shows the answers. */
+ * followed until it ends), create (a debootstrap build, the same kind of operation), export
+ * (a tarball downloaded) and remove. Building and checking templates is vpsd's; this file
+ * moves the tarballs and shows the answers. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,6 +17,11 @@
 enum {
     OPT_NAMES = OPT_COMMAND_FIRST,
     OPT_TIMEOUT,
+    OPT_SUITE,
+    OPT_MIRROR,
+    OPT_VARIANT,
+    OPT_INCLUDE,
+    OPT_BUILD_TIMEOUT,
 };
 
 static const char template_usage[] =
@@ -24,6 +30,7 @@ static const char template_usage[] =
     "  list               list templates\n"
     "  show NAME          show a template\n"
     "  import NAME FILE   import a root filesystem tarball (- for stdin)\n"
+    "  create NAME        build a Debian template with debootstrap\n"
     "  export NAME FILE   export a template as a gzip-compressed tarball (- for stdout)\n"
     "  remove NAME        remove a template\n"
     "\nRun 'vpsctl template COMMAND --help' for a command's options.\n";
@@ -39,6 +46,19 @@ static const char import_usage[] =
     "NAME. FILE - reads standard input.\n\nOptions:\n"
     "  --no-wait        print the operation's id instead of waiting for it\n"
     "  --timeout TIME   give up waiting after TIME, like 10m (default: wait for ever)\n"
+    "" COMMON_USAGE;
+static const char create_usage[] =
+    "Usage: vpsctl template create NAME [OPTIONS]\n\n"
+    "Build template NAME with debootstrap on the host running vpsd. NAME debian-11,\n"
+    "debian-12 or debian-13 (or one of them followed by -SOMETHING) picks the suite.\n\n"
+    "Options:\n"
+    "  --suite SUITE         bullseye, bookworm or trixie (default: from NAME)\n"
+    "  --mirror URL          the Debian mirror (default: http://deb.debian.org/debian)\n"
+    "  --variant VARIANT     minbase, buildd or - for debootstrap's default (default: minbase)\n"
+    "  --include PKG,...     extra packages (may be repeated)\n"
+    "  --build-timeout TIME  vpsd stops the build after TIME (default: 30m)\n"
+    "  --no-wait             print the operation's id instead of waiting for it\n"
+    "  --timeout TIME        give up waiting after TIME (default: wait for ever)\n"
     "" COMMON_USAGE;
 static const char export_usage[] =
     "Usage: vpsctl template export NAME FILE [OPTIONS]\n\n"
@@ -117,6 +137,13 @@ static int template_show(struct vpsctl *ctx, int argc, char **argv, struct vps_e
     output_field("size", "%s",
                  bytes >= 0 ? vps_format_size((uint64_t) bytes, size, sizeof size) : "-");
     output_field("created", "%s", output_str(answer, "created_at") ?: "-");
+    /* Where a debootstrap build came from. */
+    if (output_str(answer, "suite"))
+        output_field("suite", "%s", output_str(answer, "suite"));
+    if (output_str(answer, "mirror"))
+        output_field("mirror", "%s", output_str(answer, "mirror"));
+    if (output_str(answer, "variant"))
+        output_field("variant", "%s", output_str(answer, "variant"));
     return 0;
 }
 
@@ -142,7 +169,7 @@ static int open_input(const char *file, int *ret_fd, struct vps_error *err)
     return 0;
 }
 
-/* Prints what import ended with: the operation (--json) or, not waiting, its id. */
+/* Prints what import or create ended with: the operation (--json) or, not waiting, its id. */
 static void print_operation(const struct vpsctl *ctx, const json_t *op)
 {
     if (ctx->json)
@@ -180,6 +207,98 @@ static int template_import(struct vpsctl *ctx, int argc, char **argv, struct vps
         return 0;
     }
     if (wait_operation(c, op, timeout_ms, &final, err) < 0)
+        return -1;
+    print_operation(ctx, final);
+    return 0;
+}
+
+/* The request body of create, filled option by option. */
+struct create_args {
+    json_t *body;
+    json_t *include;
+    uint64_t timeout_ms; /* of the wait */
+};
+
+/* Each comma-separated name of one --include; empty ones go along for vpsd to refuse. */
+static int add_includes(json_t *include, const char *arg, struct vps_error *err)
+{
+    for (const char *p = arg;; p++) {
+        size_t len = strcspn(p, ",");
+        if (json_array_append_new(include, json_stringn(p, len)) < 0)
+            return vps_error_errno(err, ENOMEM, "--include");
+        p += len;
+        if (*p == '\0')
+            return 0;
+    }
+}
+
+static int create_option(struct vpsctl *ctx, int c, const char *arg, void *userdata,
+                         struct vps_error *err)
+{
+    static const char *const keys[] = {
+        [OPT_SUITE - OPT_SUITE] = "suite",
+        [OPT_MIRROR - OPT_SUITE] = "mirror",
+        [OPT_VARIANT - OPT_SUITE] = "variant",
+    };
+    struct create_args *a = userdata;
+    uint64_t ms;
+
+    (void) ctx;
+    switch (c) {
+    case OPT_TIMEOUT:
+        return vps_parse_duration(arg, "--timeout", &a->timeout_ms, err);
+    case OPT_BUILD_TIMEOUT:
+        if (vps_parse_duration(arg, "--build-timeout", &ms, err) < 0)
+            return -1;
+        if (json_object_set_new(a->body, "timeout_ms", json_integer((json_int_t) ms)) < 0)
+            return vps_error_errno(err, ENOMEM, "--build-timeout");
+        return 0;
+    case OPT_INCLUDE:
+        return add_includes(a->include, arg, err);
+    default:
+        if (json_object_set_new(a->body, keys[c - OPT_SUITE], json_string(arg)) < 0)
+            return vps_error_set(err, VPS_ERR_INVALID, "--%s: not valid UTF-8",
+                                 keys[c - OPT_SUITE]);
+        return 0;
+    }
+}
+
+static int template_create(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err)
+{
+    static const struct option options[] = {
+        {"suite", required_argument, NULL, OPT_SUITE},
+        {"mirror", required_argument, NULL, OPT_MIRROR},
+        {"variant", required_argument, NULL, OPT_VARIANT},
+        {"include", required_argument, NULL, OPT_INCLUDE},
+        {"build-timeout", required_argument, NULL, OPT_BUILD_TIMEOUT},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        COMMON_OPTIONS,
+        {}};
+    cleanup_(vps_client_freep) struct vps_client *c = NULL;
+    cleanup_json json_t *body = json_object(), *include = json_array();
+    cleanup_json json_t *op = NULL, *final = NULL;
+    cleanup_free char *path = NULL;
+    struct create_args a = {.body = body, .include = include};
+    int r, first;
+
+    if (!body || !include)
+        return vps_error_errno(err, ENOMEM, "template create");
+    r = vpsctl_parse_options(ctx, argc, argv, "", options, create_option, &a, create_usage, &first,
+                             err);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    if (json_array_size(include) > 0 && json_object_set(body, "include", include) < 0)
+        return vps_error_errno(err, ENOMEM, "template create");
+    if (vpsctl_expect_operands(ctx, argc - first, 1, 1, "NAME", err) < 0 ||
+        vpsctl_path("/v1/templates/", argv[first], "/build", &path, err) < 0 ||
+        vpsctl_client(ctx, &c, err) < 0 ||
+        vps_client_request(c, "POST", path, body, NULL, &op, err) < 0)
+        return -1;
+    if (ctx->no_wait) {
+        print_operation(ctx, op);
+        return 0;
+    }
+    if (wait_operation(c, op, a.timeout_ms, &final, err) < 0)
         return -1;
     print_operation(ctx, final);
     return 0;
@@ -266,7 +385,7 @@ int cmd_template(struct vpsctl *ctx, int argc, char **argv, struct vps_error *er
         int (*run)(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err);
     } subs[] = {
         {"list", template_list},     {"show", template_show},     {"import", template_import},
-        {"export", template_export}, {"remove", template_remove},
+        {"create", template_create}, {"export", template_export}, {"remove", template_remove},
     };
     static char command[64];
 

@@ -1,5 +1,6 @@
-/* /v1/templates: list, show, import (upload + operation), export (a streamed tarball made by
- * a forked writer) and remove. The template store itself is libvps's template.c. */
+/* /v1/templates: list, show, import (upload + operation), build with debootstrap (an
+ * operation), export (a streamed tarball made by a forked writer) and remove. The template
+ * store itself is libvps's template.c, the debootstrap run template-debootstrap.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include "vps/template.h"
 
 #define OP_IMPORT "template_import"
+#define OP_BUILD  "template_build"
 
 int api_template_list(struct request *r, struct vps_error *err)
 {
@@ -43,6 +45,24 @@ int api_template_get(struct request *r, struct vps_error *err)
     return reply_json(r, 200, t);
 }
 
+/* VPS_ERR_CONFLICT while an import or a build of name runs. */
+static int check_idle(struct request *r, const char *name, struct vps_error *err)
+{
+    if (ops_busy(r->d->ops, OP_IMPORT, name))
+        return vps_error_set(err, VPS_ERR_CONFLICT, "template '%s' is being imported", name);
+    if (ops_busy(r->d->ops, OP_BUILD, name))
+        return vps_error_set(err, VPS_ERR_CONFLICT, "template '%s' is being built", name);
+    return 0;
+}
+
+/* For a new template: the name is free and nothing is making it. */
+static int check_new(struct request *r, const char *name, struct vps_error *err)
+{
+    if (vps_template_exists(r->d->templates_fd, name))
+        return vps_error_set(err, VPS_ERR_EXISTS, "template '%s' already exists", name);
+    return check_idle(r, name, err);
+}
+
 int api_template_precheck(struct request *r, struct vps_error *err)
 {
     const char *name = request_query(r, "name");
@@ -51,11 +71,7 @@ int api_template_precheck(struct request *r, struct vps_error *err)
         return vps_error_set(err, VPS_ERR_INVALID, "name: the query argument is required");
     if (check_name(name, err) < 0)
         return -1;
-    if (vps_template_exists(r->d->templates_fd, name))
-        return vps_error_set(err, VPS_ERR_EXISTS, "template '%s' already exists", name);
-    if (ops_busy(r->d->ops, OP_IMPORT, name))
-        return vps_error_set(err, VPS_ERR_CONFLICT, "template '%s' is being imported", name);
-    return 0;
+    return check_new(r, name, err);
 }
 
 struct import_arg {
@@ -63,7 +79,7 @@ struct import_arg {
     int fd;
 };
 
-static void import_progress(unsigned percent, const char *what, void *userdata)
+static void report_progress(unsigned percent, const char *what, void *userdata)
 {
     (void) userdata;
     op_progress(percent, what);
@@ -76,7 +92,7 @@ static int import_work(struct vpsd *d, void *arg, struct vps_error *err)
     if (lseek(a->fd, 0, SEEK_SET) < 0)
         return vps_error_errno(err, errno, "rewind upload");
     /* template.c's messages already name the template. */
-    return vps_template_import(d->templates_fd, a->name, a->fd, import_progress, NULL, err);
+    return vps_template_import(d->templates_fd, a->name, a->fd, report_progress, NULL, err);
 }
 
 static void import_done(struct vpsd *d, const char *target, const struct vps_error *err)
@@ -108,15 +124,59 @@ int api_template_import(struct request *r, struct vps_error *err)
     return reply_json(r, 202, op_to_json(op));
 }
 
+/* ---- build with debootstrap ---- */
+
+struct build_arg {
+    const char *name;
+    const struct vps_debootstrap *o;
+};
+
+static int build_work(struct vpsd *d, void *arg, struct vps_error *err)
+{
+    const struct build_arg *a = arg;
+
+    /* template-debootstrap.c's messages already name the template. */
+    return vps_template_debootstrap(d->templates_fd, a->name, a->o, VPS_DEBOOTSTRAP_PATH,
+                                    report_progress, NULL, err);
+}
+
+static void build_done(struct vpsd *d, const char *target, const struct vps_error *err)
+{
+    char line[128];
+
+    if (err->code)
+        return;
+    (void) snprintf(line, sizeof line, "template '%s': built with debootstrap", target);
+    events_publish(d->events, "template_created", NULL, json_pack("{s:s}", "template", target),
+                   NULL, 0, line);
+}
+
+int api_template_build(struct request *r, struct vps_error *err)
+{
+    cleanup_(vps_debootstrap_done) struct vps_debootstrap o = {0};
+    const char *name = r->args[0];
+    struct build_arg a = {.name = name, .o = &o};
+    struct op *op;
+    char loc[64];
+
+    if (check_name(name, err) < 0 || vps_debootstrap_from_json(name, r->body, &o, err) < 0 ||
+        check_new(r, name, err) < 0 || vps_debootstrap_available(VPS_DEBOOTSTRAP_PATH, err) < 0)
+        return -1;
+    /* The worker gets its own copy of o with the fork; ours goes when this returns. */
+    if (ops_start(r->d->ops, OP_BUILD, name, build_work, &a, build_done, &op, err) < 0)
+        return -1;
+    (void) snprintf(loc, sizeof loc, "/v1/operations/%s", op_id(op));
+    reply_header(r, "Location", loc);
+    return reply_json(r, 202, op_to_json(op));
+}
+
 int api_template_delete(struct request *r, struct vps_error *err)
 {
     const char *name = r->args[0];
     char line[128];
 
-    if (check_name(name, err) < 0)
+    if (check_name(name, err) < 0 || check_idle(r, name, err) < 0)
         return -1;
-    if (ops_busy(r->d->ops, OP_IMPORT, name))
-        return vps_error_set(err, VPS_ERR_CONFLICT, "template '%s' is being imported", name);
     if (vps_template_remove(r->d->templates_fd, name, err) < 0)
         return -1;
     (void) snprintf(line, sizeof line, "template '%s': removed by uid %u", name,

@@ -44,6 +44,8 @@ int api_template_list(struct request *r, struct vps_error *err);
 int api_template_get(struct request *r, struct vps_error *err);
 int api_template_precheck(struct request *r, struct vps_error *err);
 int api_template_import(struct request *r, struct vps_error *err);
+/* POST /v1/templates/{name}/build: a Debian template made by debootstrap, as an operation. */
+int api_template_build(struct request *r, struct vps_error *err);
 int api_template_export(struct request *r, struct vps_error *err);
 int api_template_delete(struct request *r, struct vps_error *err);
 

@@ -53,6 +53,7 @@ static const struct route routes[] = {
     {"GET", "/v1/templates/{}", BODY_NONE, true, api_template_get},
     {"DELETE", "/v1/templates/{}", BODY_NONE, true, api_template_delete},
     {"GET", "/v1/templates/{}/export", BODY_NONE, true, api_template_export},
+    {"POST", "/v1/templates/{}/build", BODY_JSON_OPTIONAL, true, api_template_build},
     {"GET", "/v1/operations", BODY_NONE, true, api_operation_list},
     {"GET", "/v1/operations/{}", BODY_NONE, true, api_operation_get},
     {"GET", "/v1/host", BODY_NONE, true, api_host_get},

@@ -1,8 +1,8 @@
 /* Templates: root filesystem trees that VPSes are created from, kept under
  * <state-dir>/templates/<name>/{rootfs/,template.json}. The built-in "minimal" template is
  * made from the host's busybox-static, the built-in "host-usr" is a skeleton around the
- * host's /usr; others are imported from tarballs with libarchive. Copying a template into a
- * VPS is storage.c's. */
+ * host's /usr; others are imported from tarballs with libarchive or built with Debian's
+ * debootstrap. Copying a template into a VPS is storage.c's. */
 #pragma once
 
 #include <jansson.h>
@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "json.h"
 
 #define VPS_TEMPLATE_BUILTIN "minimal"
 /* A Debian-like skeleton (usr-merged links, /etc with the accounts Debian's daemons expect,
@@ -80,3 +81,56 @@ int vps_template_open_rootfs(int templates_fd, const char *name, int *ret_fd,
 
 /* Removes a template (metadata first, then the tree). VPS_ERR_NOT_FOUND if absent. */
 int vps_template_remove(int templates_fd, const char *name, struct vps_error *err);
+
+/* ---- Debian templates built with debootstrap (template-debootstrap.c) ---- */
+
+#define VPS_DEBOOTSTRAP_PATH "/usr/sbin/debootstrap"
+/* Every Release file is checked against this keyring (Debian package debian-archive-keyring),
+ * so a plain http mirror cannot hand out packages of its own. */
+#define VPS_DEBIAN_KEYRING             "/usr/share/keyrings/debian-archive-keyring.gpg"
+#define VPS_DEBOOTSTRAP_MIRROR         "http://deb.debian.org/debian"
+#define VPS_DEBOOTSTRAP_INCLUDE_MAX    64
+#define VPS_DEBOOTSTRAP_TIMEOUT_MS     (30 * 60 * 1000ULL)
+#define VPS_DEBOOTSTRAP_TIMEOUT_MAX_MS (24 * 60 * 60 * 1000ULL)
+
+/* What a debootstrap build makes: the body of POST /v1/templates/{name}/build. */
+struct vps_debootstrap {
+    char *distribution;      /* "debian", the only one */
+    char *suite;             /* "bullseye", "bookworm" or "trixie" */
+    char *mirror;            /* http(s)://host[:port][/path] */
+    char *variant;           /* "minbase", "buildd" or "-" (debootstrap's default set) */
+    struct vps_strv include; /* extra packages, at most VPS_DEBOOTSTRAP_INCLUDE_MAX */
+    uint64_t timeout_ms;     /* debootstrap is killed after this long */
+};
+
+/* Fills *ret from a request body obj for template name: the defaults first (distribution
+ * "debian", the suite the name implies, VPS_DEBOOTSTRAP_MIRROR, variant "minbase",
+ * VPS_DEBOOTSTRAP_TIMEOUT_MS), then obj's fields, strictly (unknown fields, wrong types and
+ * bad values are VPS_ERR_INVALID with the JSON path). "debian-11", "debian-12", "debian-13"
+ * and names starting with one of them and a dash imply bullseye, bookworm and trixie; any
+ * other name needs "suite". *ret is written only on success; release it with
+ * vps_debootstrap_done(). */
+int vps_debootstrap_from_json(const char *name, const json_t *obj, struct vps_debootstrap *ret,
+                              struct vps_error *err);
+void vps_debootstrap_done(struct vps_debootstrap *o);
+
+/* Whether this host can build: debootstrap_path is an executable and VPS_DEBIAN_KEYRING is
+ * there. VPS_ERR_UNAVAILABLE naming the missing Debian package otherwise. */
+int vps_debootstrap_available(const char *debootstrap_path, struct vps_error *err);
+
+/* Builds template name with debootstrap_path (normally VPS_DEBOOTSTRAP_PATH) as o says, in
+ * the temporary tree every template build uses, so that a failed or killed build leaves no
+ * template (a killed one leaves a temporary tree for vps_storage_remove_stale()). debootstrap
+ * runs in a forked child with a fixed argv and environment, in a PID and a mount namespace of
+ * its own: its mounts never reach the host, and when it ends, is killed after o->timeout_ms,
+ * or the caller dies, every process it started dies with it. progress (may be NULL) follows
+ * its output, 0..99, and says 100 "done" at the end. Then the tree is made fit for VPSes: a
+ * placeholder /etc/hostname, an empty /etc/resolv.conf (vpsd writes both when a VPS starts), an
+ * empty /etc/machine-id if there is one, no SSH host keys (each VPS makes its own), an empty /dev,
+ * no cached .debs. template.json says source "debootstrap", suite, mirror, variant and include.
+ * VPS_ERR_EXISTS if name exists; VPS_ERR_TIMEOUT after the timeout; VPS_ERR_SYSTEM with the
+ * newest lines of debootstrap's output that fit when it fails. Runs in the caller (a forked
+ * worker of vpsd): it blocks for the whole build. */
+int vps_template_debootstrap(int templates_fd, const char *name, const struct vps_debootstrap *o,
+                             const char *debootstrap_path, vps_progress_fn progress, void *userdata,
+                             struct vps_error *err);
