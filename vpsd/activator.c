@@ -48,7 +48,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "activator.h"
+#include "activator-internal.h"
 #include "events.h"
 #include "log.h"
 #include "loop.h"
@@ -62,26 +62,6 @@
 #include "vps/relay.h"
 #include "vps/spawn.h"
 
-#define ACCEPTS_PER_WAKE         64 /* then the loop serves others before accepting more */
-#define PEER_MAX                 VPS_ADDR_TEXT_MAX
-#define TICK_MS                  100
-#define STOP_KILL_MS             5000  /* SIGTERM, then SIGKILL after this */
-#define PROXY_CONNECT_TIMEOUT_MS 30000 /* a cold proxy service has this long to listen */
-#define PROXY_RETRY_MIN_MS       5     /* doubling up to ... */
-#define PROXY_RETRY_MAX_MS       50
-#define FAILS_BEFORE_BACKOFF     3
-#define BACKOFF_MIN_MS           1000
-#define BACKOFF_MAX_MS           60000
-#define RUN_OK_MS                10000 /* a process that ran this long did not crash-loop */
-#define AUTOSTOP_TIMEOUT_MS      10000 /* of the VPS's graceful stop */
-
-enum unit_state {
-    UNIT_IDLE,
-    UNIT_RUNNING, /* something of it runs: a main process or accept instances */
-    UNIT_STOPPING,
-    UNIT_BACKOFF,
-};
-
 static const char *const state_names[] = {
     [UNIT_IDLE] = "idle",
     [UNIT_RUNNING] = "running",
@@ -89,115 +69,9 @@ static const char *const state_names[] = {
     [UNIT_BACKOFF] = "backoff",
 };
 
-struct unit;
-
-struct listener {
-    struct unit *u;
-    char *addr; /* canonical, as configured */
-    bool udp;
-    int fd;
-    int unix_dir_fd;     /* unix: O_PATH fd of the socket's directory in the rootfs; else -1 */
-    char *unix_name;     /* unix: the socket's name in that directory */
-    struct watch *watch; /* NULL while the service holds the socket */
-    int proc_tcp_fd[2];  /* the VPS's /proc/net/tcp and tcp6 (listen mode's idle check) */
-    struct listener *next;
-};
-
-struct instance {
-    struct unit *u;
-    pid_t pid;
-    int pidfd;
-    int conn; /* accept mode over TCP: vpsd's copy, for TCP_INFO at the end; else -1 */
-    struct watch *watch;
-    uint64_t started_ms;
-    bool main; /* the long-running process of listen/proxy mode (or a UDP accept one) */
-    struct instance *next;
-};
-
-/* A proxied connection: connecting to proxy_to, then relaying. */
-struct pconn {
-    struct unit *u;
-    int client, upstream;
-    struct watch *wc, *wu;
-    struct vps_relay *relay;
-    uint64_t arrived_ms, retry_at_ms; /* retry_at_ms != 0: waiting to connect again */
-    unsigned tries;
-    char peer[PEER_MAX];
-    bool again; /* on the activator's list of relays to run again */
-    struct pconn *again_next;
-    struct pconn *next;
-};
-
-/* A connection parked while its VPS stops. */
-struct parked {
-    int fd;
-    char peer[PEER_MAX];
-    uint64_t arrived_ms;
-    struct parked *next;
-};
-
-struct stats {
-    uint64_t activations, connections_total, bytes_in, bytes_out, failures;
-    uint64_t cold_last_ms, cold_max_ms;
-};
-
-struct unit {
-    struct activator *a;
-    char vps[VPS_NAME_MAX + 1];
-    char *name;
-    /* From the config at the last bind: */
-    enum vps_service_mode mode;
-    uint64_t idle_timeout_ms;
-    enum vps_restart restart;
-    bool autostop; /* the VPS's */
-    bool gone;     /* no longer configured: freed once nothing of it runs */
-
-    enum unit_state state;
-    struct listener *listeners;
-    struct instance *instances;
-    size_t n_instances;
-    struct pconn *pconns;
-    size_t n_pconns;
-    struct parked *parked;
-    int netns_fd; /* the VPS's pinned network namespace, opened on first need */
-
-    uint64_t last_activity_ms;
-    uint64_t kill_at_ms;       /* UNIT_STOPPING: SIGKILL then */
-    uint64_t backoff_until_ms; /* UNIT_BACKOFF */
-    uint64_t restart_at_ms;    /* a restart of the main process is due */
-    unsigned fails_in_row;
-    unsigned generation;    /* bumped when listeners are closed: callbacks check it */
-    uint64_t cold_since_ms; /* arrival of the request that activates it from idle; 0: none */
-    bool served;            /* activated since the VPS started (autostop) */
-    struct stats st;
-    struct unit *next;
-};
-
-struct activator {
-    struct vpsd *d;
-    int own_netns_fd; /* vpsd's network namespace, to return to after making a socket */
-    int timer_fd;
-    struct watch *timer_watch;
-    bool ticking;
-    struct unit *units;
-    struct pconn *again;         /* relays that ran out of their budget: run again next iteration */
-    struct pconn *again_running; /* the ones being run again now */
-    size_t n_retrying;           /* proxied connections waiting to connect again */
-};
-
-/* Sets or clears (at 0) when p tries to connect to its service again. */
-static void set_retry(struct pconn *p, uint64_t at)
-{
-    p->u->a->n_retrying += (at != 0) - (p->retry_at_ms != 0);
-    p->retry_at_ms = at;
-}
-
-static void arm(struct activator *a);
-static void unit_reap(struct unit *u);
-
 /* ---- lookups ---- */
 
-static const struct vps_service *find_service(const struct vps_config *c, const char *name)
+const struct vps_service *find_service(const struct vps_config *c, const char *name)
 {
     for (size_t i = 0; i < c->n_services; i++)
         if (strcmp(c->services[i].name, name) == 0)
@@ -215,8 +89,8 @@ static struct unit *find_unit(struct activator *a, const char *vps, const char *
 
 /* ---- events ---- */
 
-static void publish(struct activator *a, const char *type, const char *vps,
-                    const struct vps_config *c, json_t *fields, const char *text)
+void publish(struct activator *a, const char *type, const char *vps, const struct vps_config *c,
+             json_t *fields, const char *text)
 {
     cleanup_(vps_config_freep) struct vps_config *loaded = NULL;
     struct vps_error e = {0};
@@ -228,7 +102,7 @@ static void publish(struct activator *a, const char *type, const char *vps,
                    text);
 }
 
-static void publish_failed(struct unit *u, const char *peer, const struct vps_error *e)
+void publish_failed(struct unit *u, const char *peer, const struct vps_error *e)
 {
     char msg[sizeof e->msg + 64];
 
@@ -243,93 +117,7 @@ static void publish_failed(struct unit *u, const char *peer, const struct vps_er
             text);
 }
 
-/* Listen mode, and UDP in accept mode: the socket itself goes to the service. */
-static bool hands_over(const struct unit *u, const struct listener *l)
-{
-    return u->mode == VPS_SERVICE_LISTEN || l->udp;
-}
-
 /* ---- sockets inside the VPS's network namespace ---- */
-
-/* A socket belongs for good to the network namespace its creator was in when socket() ran;
- * bind(), listen() and connect() then act in that namespace wherever vpsd is. So only
- * socket() (or an open of /proc/thread-self/net/...) is done inside the VPS's namespace:
- * setns() moves the calling thread, which in vpsd (one thread) is all of it, for that one
- * call. */
-static void back_home(struct activator *a)
-{
-    if (setns(a->own_netns_fd, CLONE_NEWNET) < 0) {
-        /* Going back to a namespace we were in, with the capabilities that just let us leave
-         * it, fails only if the kernel cannot allocate an nsproxy. Carrying on would put
-         * every later socket of vpsd inside a VPS's namespace, whose root controls its
-         * routes: not an error to hand up, so the process ends here. */
-        abort();
-    }
-}
-
-static int unit_netns(struct unit *u, struct vps_error *err)
-{
-    if (u->netns_fd < 0 &&
-        supervisor_open_pinned_netns(u->a->d->sup, u->vps, &u->netns_fd, err) < 0)
-        return -1;
-    return u->netns_fd;
-}
-
-static int socket_in(struct unit *u, int family, int type, int *ret_fd, struct vps_error *err)
-{
-    int fd, saved, ns = unit_netns(u, err);
-
-    if (ns < 0)
-        return -1;
-    if (setns(ns, CLONE_NEWNET) < 0)
-        return vps_error_errno(err, errno, "enter the network namespace of vps '%s'", u->vps);
-    fd = socket(family, type | SOCK_CLOEXEC, 0);
-    saved = errno;
-    back_home(u->a);
-    if (fd < 0)
-        return vps_error_errno(err, saved, "socket");
-    *ret_fd = fd;
-    return 0;
-}
-
-/* The VPS's TCP tables, for counting established connections of listen mode. */
-static void open_proc_tcp(struct listener *l)
-{
-    struct vps_error e = {0};
-    int ns = unit_netns(l->u, &e);
-
-    if (ns < 0 || setns(ns, CLONE_NEWNET) < 0)
-        return;
-    l->proc_tcp_fd[0] = open("/proc/thread-self/net/tcp", O_RDONLY | O_CLOEXEC);
-    l->proc_tcp_fd[1] = open("/proc/thread-self/net/tcp6", O_RDONLY | O_CLOEXEC);
-    back_home(l->u->a);
-}
-
-/* Established connections with local port `port` in one /proc/net/tcp{,6} table. */
-static size_t count_established(int fd, unsigned port)
-{
-    char buf[65536];
-    size_t n = 0, len = 0;
-    ssize_t r;
-    char *line, *save = NULL;
-
-    if (fd < 0)
-        return 0;
-    /* A VPS with more connections than fit here counts as busy: it is not idle anyway. */
-    while (len < sizeof buf - 1 && (r = pread(fd, buf + len, sizeof buf - 1 - len, len)) > 0)
-        len += (size_t) r;
-    if (len == sizeof buf - 1)
-        return 1;
-    buf[len] = '\0';
-    for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        unsigned lport, st;
-        /* "  0: 0100007F:1F90 00000000:0000 0A ..." (IPv6: 32 hex digits before the ':') */
-        if (sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", &lport, &st) == 2 &&
-            lport == port && st == 1 /* TCP_ESTABLISHED */)
-            n++;
-    }
-    return n;
-}
 
 /* ---- processes ---- */
 
@@ -338,7 +126,7 @@ static bool unit_busy(const struct unit *u)
     return u->n_instances > 0 || u->n_pconns > 0 || u->parked;
 }
 
-static struct instance *main_instance(const struct unit *u)
+struct instance *main_instance(const struct unit *u)
 {
     for (struct instance *i = u->instances; i; i = i->next)
         if (i->main)
@@ -369,9 +157,7 @@ static void signal_all(struct unit *u, int sig)
 }
 
 /* Starts watching the listeners that the service does not hold (again). */
-static void watch_listeners(struct unit *u);
-
-static void enter_backoff(struct unit *u)
+void enter_backoff(struct unit *u)
 {
     unsigned extra = u->fails_in_row - FAILS_BEFORE_BACKOFF;
     uint64_t delay = extra >= 6 ? BACKOFF_MAX_MS : (uint64_t) BACKOFF_MIN_MS << extra;
@@ -455,7 +241,7 @@ static void on_instance_exit(struct watch *w, uint32_t events, void *userdata)
 }
 
 /* A process that could not be started, or a long-running one that failed. */
-static void count_failure(struct unit *u)
+void count_failure(struct unit *u)
 {
     u->st.failures++;
     u->fails_in_row++;
@@ -514,7 +300,7 @@ static int spawn(struct unit *u, const struct vps_service *svc, int in_out, int 
 
 /* ---- activation ---- */
 
-static void activated(struct unit *u, const struct vps_config *c, const char *peer, pid_t pid)
+void activated(struct unit *u, const struct vps_config *c, const char *peer, pid_t pid)
 {
     uint64_t now = loop_now_ms();
     char text[256];
@@ -542,8 +328,8 @@ static void activated(struct unit *u, const struct vps_config *c, const char *pe
 
 /* Loads the config and checks that the service is still wanted; the VPS started if needed.
  * 1: ready; 0: the VPS is stopping (park the request); -1: error. */
-static int prepare(struct unit *u, struct vps_config **ret, const struct vps_service **ret_svc,
-                   struct vps_error *err)
+int prepare(struct unit *u, struct vps_config **ret, const struct vps_service **ret_svc,
+            struct vps_error *err)
 {
     cleanup_(vps_config_freep) struct vps_config *c = NULL;
     struct supervisor *sup = u->a->d->sup;
@@ -585,12 +371,8 @@ static void park(struct unit *u, int conn, const char *peer)
     arm(u->a);
 }
 
-static int start_main(struct unit *u, const struct vps_config *c, const struct vps_service *svc,
-                      const char *peer, struct vps_error *err);
-static int proxy_connection(struct unit *u, int conn, const char *peer, struct vps_error *err);
-
 /* A connection for u (from its own listener or a front). Takes conn. */
-static int handle_connection(struct unit *u, int conn, const char *peer, struct vps_error *err)
+int handle_connection(struct unit *u, int conn, const char *peer, struct vps_error *err)
 {
     cleanup_(vps_config_freep) struct vps_config *c = NULL;
     cleanup_close int fd = conn;
@@ -632,30 +414,10 @@ static int handle_connection(struct unit *u, int conn, const char *peer, struct 
 
 /* ---- listeners ---- */
 
-static void on_listener(struct watch *w, uint32_t events, void *userdata);
-
-static void unwatch_listener(struct listener *l)
-{
-    watch_remove(l->watch);
-    l->watch = NULL;
-}
-
-static void watch_listeners(struct unit *u)
-{
-    for (struct listener *l = u->listeners; l; l = l->next) {
-        struct vps_error e = {0};
-        if (l->watch || l->fd < 0)
-            continue;
-        if (loop_watch(u->a->d->loop, l->fd, EPOLLIN, on_listener, l, &l->watch, &e) < 0)
-            log_error(LOG_WARNING, &e, "vps '%s': service '%s': watch '%s'", u->vps, u->name,
-                      l->addr);
-    }
-}
-
 /* The main process of listen and proxy mode (and UDP accept mode): started with the unit's
  * first socket to hand over as fd 3, if any. */
-static int start_main(struct unit *u, const struct vps_config *c, const struct vps_service *svc,
-                      const char *peer, struct vps_error *err)
+int start_main(struct unit *u, const struct vps_config *c, const struct vps_service *svc,
+               const char *peer, struct vps_error *err)
 {
     struct listener *give = NULL;
     struct instance *inst;
@@ -675,445 +437,7 @@ static int start_main(struct unit *u, const struct vps_config *c, const struct v
     return 0;
 }
 
-/* Handing over: the first connection (or datagram) starts the service, which then takes
- * it from the socket. */
-static void activate_handover(struct unit *u, struct listener *l)
-{
-    cleanup_(vps_config_freep) struct vps_config *c = NULL;
-    const struct vps_service *svc;
-    struct vps_error e = {0};
-    int r;
-
-    if (u->state == UNIT_BACKOFF || main_instance(u)) {
-        unwatch_listener(l); /* queued until the back-off ends or the service exits */
-        return;
-    }
-    if (!u->cold_since_ms)
-        u->cold_since_ms = loop_now_ms();
-    u->st.connections_total++;
-    r = prepare(u, &c, &svc, &e);
-    if (r == 0) { /* the VPS is stopping: try again when it has stopped */
-        unwatch_listener(l);
-        arm(u->a);
-        return;
-    }
-    if (r < 0 || start_main(u, c, svc, NULL, &e) < 0) {
-        publish_failed(u, NULL, &e);
-        /* The request stays queued; without a back-off it would wake us at once again. */
-        unwatch_listener(l);
-        if (u->fails_in_row < FAILS_BEFORE_BACKOFF - 1)
-            u->fails_in_row = FAILS_BEFORE_BACKOFF - 1;
-        count_failure(u);
-    }
-}
-
-static void on_listener(struct watch *w, uint32_t events, void *userdata)
-{
-    struct listener *l = userdata;
-    struct unit *u = l->u;
-
-    (void) w, (void) events;
-    if (hands_over(u, l)) {
-        activate_handover(u, l);
-        return;
-    }
-    for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
-        unsigned gen = u->generation;
-        struct sockaddr_storage ss = {0};
-        socklen_t len = sizeof ss;
-        struct vps_error e = {0};
-        char peer[PEER_MAX];
-        /* Blocking, as inetd services expect (proxy mode makes it non-blocking itself). */
-        int conn = accept4(l->fd, (struct sockaddr *) &ss, &len, SOCK_CLOEXEC);
-
-        if (conn < 0 && (errno == EINTR || errno == ECONNABORTED))
-            continue;
-        if (conn < 0) {
-            if (errno != EAGAIN)
-                log_warning("vps '%s': service '%s': accept on '%s': %s, ignoring", u->vps, u->name,
-                            l->addr, strerror(errno));
-            return;
-        }
-        if (ss.ss_family == AF_UNIX)
-            (void) snprintf(peer, sizeof peer, "unix");
-        else
-            vps_addr_format(&ss, peer, sizeof peer);
-        if (handle_connection(u, conn, peer, &e) < 0)
-            publish_failed(u, peer, &e);
-        /* Starting the VPS binds its services again: l may be gone if that changed them. */
-        if (u->generation != gen || u->gone)
-            return;
-    }
-}
-
-/* A unix socket at path inside the VPS's root filesystem, made from the host side (it exists
- * while the VPS is stopped): the directory is opened inside the rootfs without following
- * symlinks (the VPS's root may have planted some), the socket bound through that fd, owned by
- * the VPS's root, mode 0666 like a TCP port anyone in the VPS may connect to. A stale socket
- * of an earlier run is replaced; any other file there is left alone and refused. */
-static int listen_unix(struct unit *u, const char *path, struct listener *l, struct vps_error *err)
-{
-    cleanup_close int root = -1, dir = -1, fd = -1;
-    const char *slash = strrchr(path, '/');
-    char dirname[108];
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    struct vps_idmap map;
-    struct stat st;
-    mode_t old;
-    int r;
-
-    (void) snprintf(dirname, sizeof dirname, "%.*s", (int) (slash - path), path);
-    if (vps_store_open_rootfs(&u->a->d->store, u->vps, &root, err) < 0 ||
-        vps_store_load_idmap(&u->a->d->store, u->vps, &map, err) < 0 ||
-        (dir = vps_path_open_in_root(root, dirname[0] ? dirname : "/", O_PATH | O_DIRECTORY, err)) <
-            0)
-        return vps_error_prefix(err, "unix socket '%s'", path);
-    if (fstatat(dir, slash + 1, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-        if (!S_ISSOCK(st.st_mode))
-            return vps_error_set(err, VPS_ERR_CONFLICT, "'%s' exists in the vps and is no socket",
-                                 path);
-        if (unlinkat(dir, slash + 1, 0) < 0)
-            return vps_error_errno(err, errno, "remove the stale socket '%s'", path);
-    }
-    if ((size_t) snprintf(sun.sun_path, sizeof sun.sun_path, "/proc/self/fd/%d/%s", dir,
-                          slash + 1) >= sizeof sun.sun_path)
-        return vps_error_set(err, VPS_ERR_INVALID, "unix socket path '%s' is too long", path);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (hands_over(u, l) ? 0 : SOCK_NONBLOCK), 0);
-    if (fd < 0)
-        return vps_error_errno(err, errno, "socket");
-    /* The mode comes from the umask at bind: no chmod by path afterwards, which the VPS could
-     * race with a symlink. vpsd has one thread. */
-    old = umask(0111);
-    r = bind(fd, (struct sockaddr *) &sun, sizeof sun);
-    (void) umask(old);
-    if (r < 0)
-        return vps_error_errno(err, errno, "bind '%s' in the vps", path);
-    if (fchownat(dir, slash + 1, map.shifted ? map.host_base : 0, map.shifted ? map.host_base : 0,
-                 AT_SYMLINK_NOFOLLOW) < 0 ||
-        listen(fd, SOMAXCONN) < 0) {
-        r = errno;
-        (void) unlinkat(dir, slash + 1, 0);
-        return vps_error_errno(err, r, "listen on '%s' in the vps", path);
-    }
-    if (!(l->unix_name = strdup(slash + 1))) {
-        (void) unlinkat(dir, slash + 1, 0);
-        return vps_error_errno(err, ENOMEM, "listen");
-    }
-    l->unix_dir_fd = TAKE_FD(dir);
-    l->fd = TAKE_FD(fd);
-    return 0;
-}
-
-static int listen_on(struct unit *u, const char *addr, struct listener *l, struct vps_error *err)
-{
-    struct sockaddr_storage ss;
-    socklen_t len;
-    cleanup_close int fd = -1;
-    int one = 1;
-    const char *text = addr;
-
-    l->udp = strncmp(addr, "udp:", 4) == 0;
-    if (l->udp)
-        text += 4;
-    if (strncmp(addr, "unix:", 5) == 0)
-        return listen_unix(u, addr + 5, l, err);
-    if (!vps_addr_parse(text, &ss, &len))
-        return vps_error_set(err, VPS_ERR_INVALID, "'%s' is not an address", addr);
-    /* A socket handed over is blocking, as most services expect (O_NONBLOCK belongs to the
-     * open file, which the service shares); vpsd never reads or accepts on it. */
-    if (socket_in(u, ss.ss_family,
-                  (l->udp ? SOCK_DGRAM : SOCK_STREAM) | (hands_over(u, l) ? 0 : SOCK_NONBLOCK), &fd,
-                  err) < 0)
-        return -1;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
-        return vps_error_errno(err, errno, "SO_REUSEADDR");
-    if (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
-        return vps_error_errno(err, errno, "IPV6_V6ONLY");
-    if (bind(fd, (struct sockaddr *) &ss, len) < 0)
-        return vps_error_errno(err, errno, "bind '%s'", addr);
-    if (!l->udp && listen(fd, SOMAXCONN) < 0)
-        return vps_error_errno(err, errno, "listen on '%s'", addr);
-    l->fd = TAKE_FD(fd);
-    return 0;
-}
-
-static void listener_free(struct listener *l)
-{
-    struct unit *u = l->u;
-
-    for (struct listener **p = &u->listeners; *p; p = &(*p)->next)
-        if (*p == l) {
-            *p = l->next;
-            break;
-        }
-    watch_remove(l->watch);
-    vps_close(l->fd);
-    if (l->unix_dir_fd >= 0) {
-        struct stat st;
-        if (fstatat(l->unix_dir_fd, l->unix_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-            S_ISSOCK(st.st_mode))
-            (void) unlinkat(l->unix_dir_fd, l->unix_name, 0);
-        close(l->unix_dir_fd);
-    }
-    free(l->unix_name);
-    vps_close(l->proc_tcp_fd[0]);
-    vps_close(l->proc_tcp_fd[1]);
-    free(l->addr);
-    free(l);
-}
-
-static struct listener *find_listener(struct unit *u, const char *addr)
-{
-    for (struct listener *l = u->listeners; l; l = l->next)
-        if (strcmp(l->addr, addr) == 0)
-            return l;
-    return NULL;
-}
-
-/* Binds one address; false: the VPS has no pinned namespace yet (bound at its first start). */
-static bool add_listener(struct unit *u, const char *addr)
-{
-    struct listener *l;
-    struct vps_error e = {0};
-
-    if (find_listener(u, addr))
-        return true;
-    if (unit_netns(u, &e) < 0) {
-        if (e.code != VPS_ERR_NOT_FOUND)
-            log_error(LOG_WARNING, &e, "vps '%s': activation", u->vps);
-        return false;
-    }
-    if (!(l = calloc(1, sizeof *l)) || !(l->addr = strdup(addr))) {
-        free(l);
-        log_warning("vps '%s': service '%s': out of memory", u->vps, u->name);
-        return true;
-    }
-    l->u = u;
-    l->fd = l->unix_dir_fd = l->proc_tcp_fd[0] = l->proc_tcp_fd[1] = -1;
-    if (listen_on(u, addr, l, &e) < 0) {
-        log_error(LOG_WARNING, &e, "vps '%s': service '%s': not listening%s", u->vps, u->name,
-                  e.errnum == EADDRNOTAVAIL ? " (not an address of the vps)" : "");
-        free(l->addr);
-        free(l);
-        return true;
-    }
-    l->next = u->listeners;
-    u->listeners = l;
-    if (u->mode == VPS_SERVICE_LISTEN && !l->udp && l->unix_dir_fd < 0)
-        open_proc_tcp(l);
-    if (!(hands_over(u, l) && main_instance(u)))
-        watch_listeners(u);
-    log_info("vps '%s': service '%s' listens on '%s'", u->vps, u->name, addr);
-    return true;
-}
-
 /* ---- proxy mode ---- */
-
-static void pconn_free(struct pconn *p)
-{
-    struct unit *u = p->u;
-
-    for (struct pconn **q = &u->pconns; *q; q = &(*q)->next)
-        if (*q == p) {
-            *q = p->next;
-            break;
-        }
-    u->n_pconns--;
-    u->last_activity_ms = loop_now_ms();
-    set_retry(p, 0);
-    for (struct pconn **list = &u->a->again; p->again && list;
-         list = list == &u->a->again ? &u->a->again_running : NULL)
-        for (struct pconn **q = list; *q; q = &(*q)->again_next)
-            if (*q == p) {
-                *q = p->again_next;
-                p->again = false;
-                break;
-            }
-    watch_remove(p->wc);
-    watch_remove(p->wu);
-    if (p->relay) {
-        struct vps_relay_stats rs;
-        vps_relay_get_stats(p->relay, &rs);
-        u->st.bytes_in += rs.a_to_b;
-        u->st.bytes_out += rs.b_to_a;
-        vps_relay_free(p->relay); /* closes both sockets */
-    } else {
-        vps_close(p->client);
-        vps_close(p->upstream);
-    }
-    free(p);
-}
-
-static void on_relay(struct watch *w, uint32_t events, void *userdata)
-{
-    struct pconn *p = userdata;
-    struct vps_error e = {0};
-    int r;
-
-    (void) w, (void) events;
-    r = vps_relay_run(p->relay, &e);
-    if (r == 2 && !p->again) { /* others get their turn first; see relay_again() */
-        p->again = true;
-        p->again_next = p->u->a->again;
-        p->u->a->again = p;
-    }
-    if (r > 0)
-        return;
-    if (r < 0)
-        log_error(LOG_DEBUG, &e, "vps '%s': service '%s': relay for %s", p->u->vps, p->u->name,
-                  p->peer);
-    struct unit *u = p->u;
-    pconn_free(p);
-    unit_reap(u);
-}
-
-static int connect_upstream(struct pconn *p, struct vps_error *err);
-
-static void on_upstream_connected(struct watch *w, uint32_t events, void *userdata)
-{
-    struct pconn *p = userdata;
-    struct unit *u = p->u;
-    struct vps_error e = {0};
-    int soerr = 0;
-    socklen_t len = sizeof soerr;
-
-    (void) w, (void) events;
-    watch_remove(p->wu);
-    p->wu = NULL;
-    if (getsockopt(p->upstream, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
-        soerr = errno;
-    if (soerr == ECONNREFUSED && main_instance(u) &&
-        loop_now_ms() - p->arrived_ms < PROXY_CONNECT_TIMEOUT_MS) {
-        /* Still starting: the service does not listen yet. Try again shortly. */
-        vps_close(p->upstream);
-        p->upstream = -1;
-        uint64_t delay = (uint64_t) PROXY_RETRY_MIN_MS << (p->tries < 4 ? p->tries : 4);
-        p->tries++;
-        set_retry(p, loop_now_ms() + (delay < PROXY_RETRY_MAX_MS ? delay : PROXY_RETRY_MAX_MS));
-        arm(u->a);
-        return;
-    }
-    if (soerr) {
-        vps_error_errno(&e, soerr, "connect to the service");
-        goto fail;
-    }
-    if (vps_relay_new(p->client, p->upstream, &p->relay, &e) < 0)
-        goto fail;
-    p->client = p->upstream = -1; /* the relay's now */
-    uint32_t ev = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    if (loop_watch(u->a->d->loop, vps_relay_fd_a(p->relay), ev, on_relay, p, &p->wc, &e) < 0 ||
-        loop_watch(u->a->d->loop, vps_relay_fd_b(p->relay), ev, on_relay, p, &p->wu, &e) < 0)
-        goto fail;
-    if (u->cold_since_ms) {
-        cleanup_(vps_config_freep) struct vps_config *c = NULL;
-        struct instance *m = main_instance(u);
-        (void) vps_store_load(&u->a->d->store, u->vps, &c, &(struct vps_error){0});
-        activated(u, c, p->peer, m ? m->pid : 0);
-    } else {
-        u->served = true; /* activations count starts of the service, not connections */
-    }
-    on_relay(NULL, 0, p); /* bytes may have come already: edge-triggered */
-    return;
-fail:
-    publish_failed(u, p->peer, &e);
-    pconn_free(p);
-    unit_reap(u);
-}
-
-static int connect_upstream(struct pconn *p, struct vps_error *err)
-{
-    cleanup_(vps_config_freep) struct vps_config *c = NULL;
-    const struct vps_service *svc;
-    struct sockaddr_storage ss;
-    socklen_t len;
-
-    set_retry(p, 0);
-    if (vps_store_load(&p->u->a->d->store, p->u->vps, &c, err) < 0)
-        return -1;
-    if (!(svc = find_service(c, p->u->name)) || !svc->proxy_to ||
-        !vps_addr_parse(svc->proxy_to, &ss, &len))
-        return vps_error_set(err, VPS_ERR_CONFLICT, "service '%s' is no proxy any more",
-                             p->u->name);
-    if (socket_in(p->u, ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, &p->upstream, err) < 0)
-        return -1;
-    if (connect(p->upstream, (struct sockaddr *) &ss, len) < 0 && errno != EINPROGRESS)
-        return vps_error_errno(err, errno, "connect to '%s'", svc->proxy_to);
-    return loop_watch(p->u->a->d->loop, p->upstream, EPOLLOUT, on_upstream_connected, p, &p->wu,
-                      err);
-}
-
-static int proxy_connection(struct unit *u, int conn, const char *peer, struct vps_error *err)
-{
-    struct pconn *p = calloc(1, sizeof *p);
-
-    if (!p) {
-        close(conn);
-        return vps_error_errno(err, ENOMEM, "proxy");
-    }
-    *p = (struct pconn){.u = u, .client = conn, .upstream = -1, .arrived_ms = loop_now_ms()};
-    (void) snprintf(p->peer, sizeof p->peer, "%s", peer);
-    p->next = u->pconns;
-    u->pconns = p;
-    u->n_pconns++;
-    if (connect_upstream(p, err) < 0) {
-        pconn_free(p);
-        return -1;
-    }
-    return 0;
-}
-
-/* The loop's prepare hook: no waiting while relays have bytes in hand. */
-static uint64_t relay_pending(void *userdata)
-{
-    struct activator *a = userdata;
-    uint64_t now = loop_now_ms(), wait = UINT64_MAX;
-
-    if (a->again)
-        return 0;
-    /* Retries of a connection to a proxy service that is starting: ms apart, finer than the
-     * tick. Scanned only while there are some. */
-    for (struct unit *u = a->n_retrying ? a->units : NULL; u; u = u->next)
-        for (struct pconn *p = u->pconns; p; p = p->next)
-            if (p->retry_at_ms) {
-                uint64_t d = p->retry_at_ms <= now ? 0 : p->retry_at_ms - now;
-                wait = d < wait ? d : wait;
-            }
-    return wait;
-}
-
-static void retry_due(struct activator *a)
-{
-    uint64_t now = loop_now_ms();
-
-    for (struct unit *u = a->n_retrying ? a->units : NULL; u; u = u->next)
-        for (struct pconn *p = u->pconns, *next; p; p = next) {
-            struct vps_error e = {0};
-            next = p->next;
-            if (!p->retry_at_ms || p->retry_at_ms > now || !main_instance(u))
-                continue; /* no service any more: the tick fails it */
-            if (connect_upstream(p, &e) < 0) {
-                publish_failed(u, p->peer, &e);
-                pconn_free(p);
-            }
-        }
-}
-
-/* Runs each relay of the list once; one that runs out of its budget again joins the next
- * iteration's list. A relay freed meanwhile leaves the running list (pconn_free). */
-static void relay_again(void *userdata)
-{
-    struct activator *a = userdata;
-
-    retry_due(a);
-    a->again_running = a->again;
-    a->again = NULL;
-    while (a->again_running) {
-        struct pconn *p = a->again_running;
-        a->again_running = p->again_next;
-        p->again = false;
-        on_relay(NULL, 0, p);
-    }
-}
 
 /* ---- stopping ---- */
 
@@ -1167,46 +491,13 @@ static void unit_free(struct unit *u)
 }
 
 /* Frees a unit no longer configured once nothing of it runs. */
-static void unit_reap(struct unit *u)
+void unit_reap(struct unit *u)
 {
     if (u->gone && !unit_busy(u))
         unit_free(u);
 }
 
 /* ---- the tick: idle stops, kills, back-off ends, restarts, retries, autostop ---- */
-
-static size_t listen_connections(const struct unit *u);
-
-static bool listen_idle(struct unit *u)
-{
-    for (struct listener *l = u->listeners; l; l = l->next) {
-        struct tcp_info ti = {0};
-        socklen_t tlen = sizeof ti;
-
-        /* A listening socket's tcpi_unacked is its accept queue's length. */
-        if (!l->udp && getsockopt(l->fd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) == 0 &&
-            ti.tcpi_unacked > 0)
-            return false;
-    }
-    return listen_connections(u) == 0;
-}
-
-static size_t listen_connections(const struct unit *u)
-{
-    size_t n = 0;
-
-    for (struct listener *l = u->listeners; l; l = l->next) {
-        struct sockaddr_storage ss;
-        socklen_t len = sizeof ss;
-        if (l->udp || l->unix_dir_fd >= 0 || getsockname(l->fd, (struct sockaddr *) &ss, &len) < 0)
-            continue;
-        unsigned port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &ss)->sin6_port
-                                                       : ((struct sockaddr_in *) &ss)->sin_port);
-        n +=
-            count_established(l->proc_tcp_fd[0], port) + count_established(l->proc_tcp_fd[1], port);
-    }
-    return n;
-}
 
 static void restart_main(struct unit *u)
 {
@@ -1372,7 +663,7 @@ static void on_tick(struct watch *w, uint32_t events, void *userdata)
     }
 }
 
-static void arm(struct activator *a)
+void arm(struct activator *a)
 {
     struct itimerspec its = {
         .it_value = {.tv_nsec = TICK_MS * 1000000L},
