@@ -8,11 +8,19 @@
  * libseccomp is allowed, and keeping the list current is part of upgrading. Decisions were
  * informed by Docker's and LXC's default profiles; the rules and their reasons are our own. */
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "vps/fd.h"
 #include "vps/seccomp.h"
 
 /* Each is refused whatever its arguments. */
@@ -220,8 +228,57 @@ static int build(scmp_filter_ctx ctx, struct vps_error *err)
     return 0;
 }
 
+/* The program vps_seccomp_prepare() compiled; applied without libseccomp when set. */
+static struct sock_fprog compiled;
+
+int vps_seccomp_prepare(struct vps_error *err)
+{
+    cleanup_(ctx_releasep) scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    cleanup_close int fd = -1;
+    struct stat st;
+    void *prog;
+    int r;
+
+    if (compiled.filter)
+        return 0;
+    if (!ctx)
+        return vps_error_errno(err, ENOMEM, "seccomp filter: allocate");
+    if (build(ctx, err) < 0)
+        return vps_error_prefix(err, "seccomp filter");
+    fd = memfd_create("vps-seccomp", MFD_CLOEXEC);
+    if (fd < 0)
+        return vps_error_errno(err, errno, "seccomp filter: memfd");
+    if ((r = seccomp_export_bpf(ctx, fd)) < 0)
+        return vps_error_errno(err, -r, "seccomp filter: export");
+    if (fstat(fd, &st) < 0)
+        return vps_error_errno(err, errno, "seccomp filter: stat");
+    if (st.st_size <= 0 || st.st_size % sizeof(struct sock_filter) != 0 ||
+        st.st_size / sizeof(struct sock_filter) > BPF_MAXINSNS)
+        return vps_error_set(err, VPS_ERR_SYSTEM, "seccomp filter: %lld bytes of BPF",
+                             (long long) st.st_size);
+    if (!(prog = malloc((size_t) st.st_size)))
+        return vps_error_errno(err, ENOMEM, "seccomp filter");
+    if (pread(fd, prog, (size_t) st.st_size, 0) != st.st_size) {
+        free(prog);
+        return vps_error_errno(err, errno ? errno : EIO, "seccomp filter: read back");
+    }
+    compiled = (struct sock_fprog){
+        .len = (unsigned short) (st.st_size / sizeof(struct sock_filter)),
+        .filter = prog,
+    };
+    return 0;
+}
+
 int vps_seccomp_apply(struct vps_error *err)
 {
+    if (compiled.filter) {
+        /* The same program seccomp_load() would load, without building it again: no
+         * allocation here, which matters in a child forked from a busy daemon. */
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &compiled, 0, 0) < 0)
+            return vps_error_errno(err, errno, "seccomp filter: load");
+        return 0;
+    }
+
     cleanup_(ctx_releasep) scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 
     if (!ctx)

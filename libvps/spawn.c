@@ -314,9 +314,10 @@ static _Noreturn void init_child(const struct vps_spawn_init *o, int sync)
         vps_error_errno(&err, errno, "set hostname '%s'", o->hostname);
         child_fail(sync, &err);
     }
-    if (set_rlimits(&err) < 0)
-        child_fail(sync, &err);
-    if (arrange_fds(stdio, o->init_fd, &sync, &err) < 0 || drop_privileges(true, &err) < 0)
+    /* The fds first: lifting them above 5 needs free numbers, which a vpsd holding
+     * thousands of sockets has only above the VPS's limit of 1024. */
+    if (arrange_fds(stdio, o->init_fd, &sync, &err) < 0 || set_rlimits(&err) < 0 ||
+        drop_privileges(true, &err) < 0)
         child_fail(sync, &err);
     if (has_own_init()) {
         execve("/sbin/init", (char *const[]){"/sbin/init", NULL}, (char *const *) env);

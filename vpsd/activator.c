@@ -184,7 +184,11 @@ static void on_instance_exit(struct watch *w, uint32_t events, void *userdata)
     struct unit *u = inst->u;
     siginfo_t si = {0};
     char text[256];
-    bool was_main = inst->main, stopping = u->state == UNIT_STOPPING;
+    /* Stopped by vpsd: the unit's stop, or the VPS's stop, whose init takes every process
+     * with it. Neither is a failure of the service. */
+    bool was_main = inst->main,
+         stopping =
+             u->state == UNIT_STOPPING || supervisor_state(u->a->d->sup, u->vps) != VPS_RUN_RUNNING;
     bool failed, crashed;
     uint64_t now = loop_now_ms();
 

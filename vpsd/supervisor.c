@@ -32,6 +32,7 @@
 #include "vps/mount.h"
 #include "vps/net.h"
 #include "vps/ns.h"
+#include "vps/seccomp.h"
 #include "vps/spawn.h"
 #include "vps/storage.h"
 
@@ -771,7 +772,7 @@ int supervisor_new(struct vpsd *d, struct supervisor **ret, struct vps_error *er
         vps_error_errno(err, errno, "open own pid namespace");
         goto fail;
     }
-    if (choose_rootfs_ids(s, err) < 0)
+    if (choose_rootfs_ids(s, err) < 0 || vps_seccomp_prepare(err) < 0)
         goto fail;
     *ret = s;
     adopt_all(s);

@@ -156,6 +156,18 @@ expect_status 200 "a stop ends the back-off"
 ok "a crashing service backs off; a stop ends the back-off"
 api_json PATCH "/v1/vps/$A/services/bad" '{"listen": null, "restart": "no"}'
 
+# ---- a VPS stop is no failure of the services it takes down ----
+for i in 1 2 3; do
+    [ "$(talk 7100 "s$i" | cut -d: -f1)" = L ] || fail "listen mode before stop $i"
+    api_json POST "/v1/vps/$A/stop" '{"timeout_ms": 5000}'
+    expect_status 200 "stop $i with ls running"
+done
+svc ls
+[ "$(jqb .status.state)" = idle ] && [ "$(jqb .status.stats.failures)" = 0 ] ||
+    fail "stopping the vps counted as failures of ls: $(cat "$BODY")"
+[ "$(talk 7100 after | cut -d: -f1)" = L ] || fail "listen mode after three vps stops"
+ok "three vps stops with the service running: no failure, no back-off"
+
 # ---- autostop: scale to zero ----
 api_json PATCH "/v1/vps/$A" '{"autostop": true}'
 expect_status 200 "autostop on"

@@ -353,13 +353,27 @@ START_TEST(seccomp_apply_after_no_new_privs_works_without_caps)
 }
 END_TEST
 
-static Suite *seccomp_suite(void)
+/* A checked fixture (run in each test's forked child): the filter compiled beforehand, as
+ * vpsd does at start, so vps_seccomp_apply() loads that program instead of building one. */
+static void prepare_filter(void)
 {
-    Suite *s = suite_create("seccomp");
-    TCase *deny = tcase_create("deny");
-    TCase *allow = tcase_create("allow");
-    TCase *load = tcase_create("load");
+    struct vps_error e = {0};
 
+    ck_assert_msg(vps_seccomp_prepare(&e) == 0, "prepare: %s", e.msg);
+    ck_assert_msg(vps_seccomp_prepare(&e) == 0, "prepare again: %s", e.msg);
+}
+
+static void add_deny_allow(Suite *s, const char *name, void (*setup)(void))
+{
+    char dn[32], an[32];
+    snprintf(dn, sizeof dn, "deny%s", name);
+    snprintf(an, sizeof an, "allow%s", name);
+    TCase *deny = tcase_create(strdup(dn)), *allow = tcase_create(strdup(an));
+
+    if (setup) {
+        tcase_add_checked_fixture(deny, setup, NULL);
+        tcase_add_checked_fixture(allow, setup, NULL);
+    }
     tcase_add_test(deny, seccomp_refuses_host_kernel_syscalls);
     tcase_add_test(deny, seccomp_personality_allows_linux_and_query_only);
     tcase_add_test(deny, seccomp_clock_adjtime_only_reaches_realtime);
@@ -373,6 +387,17 @@ static Suite *seccomp_suite(void)
     tcase_add_test(allow, seccomp_allows_namespaces_and_mounts);
     tcase_add_test(allow, seccomp_allows_reboot_in_a_child_pid_namespace);
     suite_add_tcase(s, allow);
+}
+
+static Suite *seccomp_suite(void)
+{
+    Suite *s = suite_create("seccomp");
+    TCase *load = tcase_create("load");
+
+    /* Built by libseccomp at each apply, and compiled once by vps_seccomp_prepare(): the
+     * same rules either way. */
+    add_deny_allow(s, "", NULL);
+    add_deny_allow(s, "-prepared", prepare_filter);
 
     tcase_add_test(load, seccomp_installs_a_filter_without_setting_no_new_privs);
     tcase_add_test(load, seccomp_apply_without_sys_admin_or_no_new_privs_fails);

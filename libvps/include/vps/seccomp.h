@@ -14,3 +14,7 @@
  * (vps_caps_no_new_privs(), a non-root service); this function never sets no_new_privs
  * itself. Errors: VPS_ERR_SYSTEM, errnum EACCES when neither holds. */
 int vps_seccomp_apply(struct vps_error *err);
+/* Builds the filter once, in the calling process, into a BPF program that later
+ * vps_seccomp_apply() calls (in children forked from it) load directly: libseccomp's build
+ * costs about 1 ms and many allocations per spawn. Optional; idempotent. */
+int vps_seccomp_prepare(struct vps_error *err);
