@@ -108,7 +108,7 @@ int vps_json_parse_strv(const json_t *v, const struct vps_json_field *f, struct 
                         const char *path, struct vps_error *err)
 {
     struct vps_json_field elem = {
-        .kind = VPS_JSON_STRING, .min = 1, .max = f->str_max, .check = f->check};
+        .kind = VPS_JSON_STRING, .min = !f->str_empty_ok, .max = f->str_max, .check = f->check};
     size_t n = json_array_size(v);
 
     if (!json_is_array(v))

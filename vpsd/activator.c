@@ -209,7 +209,7 @@ static void on_instance_exit(struct watch *w, uint32_t events, void *userdata)
     }
     if (!stopping) /* an idle stop is no activity: autostop would wait twice as long */
         u->last_activity_ms = now;
-    if (failed)
+    if (crashed) /* not sshd -i's 255 at the end of a session */
         u->st.failures++;
     if (crashed)
         u->fails_in_row = now - inst->started_ms >= RUN_OK_MS ? 1 : u->fails_in_row + 1;

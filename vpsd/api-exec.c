@@ -60,6 +60,9 @@ static int check_env(const char *s, const char *path, struct vps_error *err)
     return 0;
 }
 
+/* Arguments may be empty (`ssh-keygen -N ''`), the program's name may not. */
+static int parse_exec(const json_t *body, struct exec_in *in, struct vps_error *err);
+
 static const struct vps_json_field exec_fields[] = {
     {.name = "command",
      .kind = VPS_JSON_STRV,
@@ -67,7 +70,8 @@ static const struct vps_json_field exec_fields[] = {
      .required = true,
      .min = 1,
      .max = 1024,
-     .str_max = 65536},
+     .str_max = 65536,
+     .str_empty_ok = true},
     {.name = "uid", .kind = VPS_JSON_UINT32, .offset = offsetof(struct exec_in, uid), .max = 65535},
     {.name = "gid", .kind = VPS_JSON_UINT32, .offset = offsetof(struct exec_in, gid), .max = 65535},
     {.name = "env",
@@ -101,6 +105,15 @@ static const struct vps_json_field exec_fields[] = {
      .offset = offsetof(struct exec_in, cols),
      .max = 10000},
 };
+
+static int parse_exec(const json_t *body, struct exec_in *in, struct vps_error *err)
+{
+    if (vps_json_parse_fields(body, exec_fields, ELEMENTSOF(exec_fields), in, "", err) < 0)
+        return -1;
+    if (!in->command.v[0][0])
+        return vps_error_set(err, VPS_ERR_INVALID, "command[0]: must not be empty");
+    return 0;
+}
 
 struct output {
     int fd;
@@ -313,7 +326,7 @@ static int exec_captured(struct request *r, struct vps_error *err)
     }
     if (api_load_vps(r, &c, err) < 0)
         return -1;
-    ret = vps_json_parse_fields(r->body, exec_fields, ELEMENTSOF(exec_fields), &in, "", err);
+    ret = parse_exec(r->body, &in, err);
     if (ret == 0 && (in.tty || in.rows || in.cols))
         ret = vps_error_set(err, VPS_ERR_INVALID,
                             "tty: only with \"Upgrade: vps-exec\" (a streamed session)");
@@ -590,7 +603,7 @@ static int exec_stream(struct request *r, struct vps_error *err)
     streams = st;
     r->state = st;
     r->state_free = stream_release;
-    if (vps_json_parse_fields(r->body, exec_fields, ELEMENTSOF(exec_fields), &st->in, "", err) < 0)
+    if (parse_exec(r->body, &st->in, err) < 0)
         return -1;
     if (st->in.input || st->in.timeout_ms)
         return vps_error_set(err, VPS_ERR_INVALID,

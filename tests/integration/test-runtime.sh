@@ -34,6 +34,13 @@ grep -qx / "$T/points" || fail "no root mount"
 grep -vqE '^/(proc|sys|dev)?(/|$)' "$T/points" && fail "unexpected mounts: $(grep -vE '^/(proc|sys|dev)?(/|$)' "$T/points")"
 ok "own hostname and mounts"
 
+# An empty argument is an argument (ssh-keygen -N ''); an empty program name is refused.
+vexec t1 sh -c 'printf "<%s><%s>" "$1" "$2"' x '' end
+[ "$(cat "$T/out")" = "<><end>" ] || fail "empty argument: '$(cat "$T/out")'"
+api_json POST /v1/vps/t1/exec '{"command": [""]}'
+expect_error 400 invalid "command[0]: must not be empty" "exec of an empty program name"
+ok "exec: empty arguments pass, an empty program name is refused"
+
 # exec's env goes over the default environment; a bare name is refused.
 api_json POST /v1/vps/t1/exec '{"command":["sh","-c","echo $FOO:$HOME:$PATH"],"env":["FOO=1","PATH=/bin"]}'
 [ "$(jqb .stdout)" = "1:/root:/bin" ] || fail "exec env: $(jqb .stdout)"

@@ -91,7 +91,12 @@ START_TEST(config_service_needs_absolute_command)
     cfg_invalid("{'name': 'web1', 'services': [{'name': 'ssh', 'command': []}]}",
                 "services[0].command: expected 1..256 entries, got 0");
     cfg_invalid("{'name': 'web1', 'services': [{'name': 'ssh', 'command': ['']}]}",
-                "services[0].command[0]: must not be shorter than 1");
+                "services[0].command[0]: expected an absolute path");
+    /* Arguments may be empty, as in any argv. */
+    cleanup_(vps_config_freep) struct vps_config *c =
+        cfg_ok("{'name': 'web1', 'services': [{'name': 'k', 'command': ['/usr/bin/ssh-keygen', "
+               "'-N', '', '-f', '/k']}]}");
+    ck_assert_str_eq(c->services[0].command.v[2], "");
     cfg_invalid("{'name': 'web1', 'services': [{'name': 'ssh', 'command': '/bin/sh'}]}",
                 "services[0].command: expected an array, got a string");
     cfg_invalid("{'name': 'web1', 'services': [{'name': 'ssh'}]}",

@@ -46,6 +46,7 @@ struct vps_json_field {
     bool omit_zero;    /* emit: leave out 0 / false / NULL / empty, i.e. "the default" */
     uint64_t min, max; /* see enum vps_json_kind; max 0 means no bound */
     size_t str_max;    /* STRV: longest element */
+    bool str_empty_ok; /* STRV: "" is an element too (an argv: `ssh-keygen -N ''`) */
     bool unique;       /* STRV: no element twice */
     vps_json_check_fn check;
     vps_json_parse_fn parse; /* CUSTOM */
