@@ -53,6 +53,8 @@ api_json POST /v1/vps "{\"name\":\"$A\",\"network\":{\"addresses\":[\"$IP/24\"]}
      \"command\":[\"/bin/sh\",\"-c\",\"id -u; id -g\"]},
     {\"name\":\"sock\",\"mode\":\"accept\",\"listen\":[\"unix:/run//act.sock\",\"unix:/run/evil/x.sock\"],
      \"command\":[\"/bin/sh\",\"-c\",\"read -r l; echo S:\$l\"]},
+    {\"name\":\"six\",\"mode\":\"accept\",\"listen\":[\"[::1]:7600\",\"127.0.0.1:7600\"],
+     \"command\":[\"/bin/sh\",\"-c\",\"read -r l; echo V:\$l\"]},
     {\"name\":\"bad\",\"mode\":\"listen\",\"listen\":[\"$IP:7500\"],\"restart\":\"on-failure\",
      \"command\":[\"/testsrv\",\"crash\"]}]}"
 expect_status 201 "create $A"
@@ -139,6 +141,13 @@ grep -q "x.sock" "$T/vpsd.log" || fail "no warning for the symlinked socket dir"
 vexec "$A" /testsrv uclient /run/act.sock hello
 [ "$(cat "$T/out")" = "S:hello" ] || fail "unix socket activation: '$(cat "$T/out")'"
 ok "unix socket: activated from inside the vps; a planted symlink is not followed"
+
+# ---- IPv6 (and IPv4) on the VPS's own loopback ----
+vexec "$A" /testsrv tclient ::1 7600 six
+[ "$(cat "$T/out")" = "V:six" ] || fail "IPv6 listen address: '$(cat "$T/out")'"
+vexec "$A" /testsrv tclient 127.0.0.1 7600 four
+[ "$(cat "$T/out")" = "V:four" ] || fail "IPv4 loopback listen address: '$(cat "$T/out")'"
+ok "IPv6 and IPv4 loopback addresses inside the vps"
 
 # ---- user names from the VPS's /etc/passwd ----
 [ "$(talk 7400 x | tr '\n' ' ')" = "65534 65534 " ] || fail "user nobody: '$(talk 7400 x)'"

@@ -7,6 +7,7 @@
  *   udp TAG            inetd "wait" style: answers datagrams on stdin, exits after 2 s quiet
  *   crash              exits with status 3 at once
  *   uclient PATH LINE  a client: sends LINE to the unix socket PATH, prints the answer
+ *   tclient IP PORT LINE  the same over TCP, IPv4 or IPv6
  * Each connection gets a process. Protocol: the client sends a line; "count" makes the server
  * read on to the end of the stream and answer "count:N" (half-close through the relay);
  * anything else is answered with "TAG:PID:LINE". */
@@ -15,6 +16,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +164,29 @@ int main(int argc, char **argv)
     }
     if (argc >= 2 && strcmp(argv[1], "crash") == 0)
         return 3;
+    if (argc >= 5 && strcmp(argv[1], "tclient") == 0) {
+        struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6};
+        struct sockaddr_in sin = {.sin_family = AF_INET};
+        bool v6 = strchr(argv[2], ':') != NULL;
+        char buf[512];
+        ssize_t r;
+        int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+        sin.sin_port = sin6.sin6_port = htons((unsigned short) atoi(argv[3]));
+        if (fd < 0 ||
+            inet_pton(v6 ? AF_INET6 : AF_INET, argv[2],
+                      v6 ? (void *) &sin6.sin6_addr : (void *) &sin.sin_addr) != 1 ||
+            connect(fd, v6 ? (struct sockaddr *) &sin6 : (struct sockaddr *) &sin,
+                    v6 ? sizeof sin6 : sizeof sin) < 0) {
+            perror("connect");
+            return 1;
+        }
+        reply(fd, argv[4]);
+        reply(fd, "\n");
+        shutdown(fd, SHUT_WR);
+        while ((r = read(fd, buf, sizeof buf)) > 0)
+            fwrite(buf, 1, (size_t) r, stdout);
+        return 0;
+    }
     if (argc >= 4 && strcmp(argv[1], "uclient") == 0) {
         struct sockaddr_un sun = {.sun_family = AF_UNIX};
         char buf[512];
@@ -179,8 +204,7 @@ int main(int argc, char **argv)
             fwrite(buf, 1, (size_t) r, stdout);
         return 0;
     }
-    fprintf(
-        stderr,
-        "usage: vps-testsrv fd3 TAG | listen ADDR TAG MS | udp TAG | crash | uclient PATH LINE\n");
+    fprintf(stderr, "usage: vps-testsrv fd3 TAG | listen ADDR TAG MS | udp TAG | crash | uclient "
+                    "PATH LINE | tclient IP PORT LINE\n");
     return 2;
 }
