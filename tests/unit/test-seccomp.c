@@ -363,12 +363,11 @@ static void prepare_filter(void)
     ck_assert_msg(vps_seccomp_prepare(&e) == 0, "prepare again: %s", e.msg);
 }
 
-static void add_deny_allow(Suite *s, const char *name, void (*setup)(void))
+/* The names stay the caller's: check keeps the pointers. */
+static void add_deny_allow(Suite *s, const char *deny_name, const char *allow_name,
+                           void (*setup)(void))
 {
-    char dn[32], an[32];
-    snprintf(dn, sizeof dn, "deny%s", name);
-    snprintf(an, sizeof an, "allow%s", name);
-    TCase *deny = tcase_create(strdup(dn)), *allow = tcase_create(strdup(an));
+    TCase *deny = tcase_create(deny_name), *allow = tcase_create(allow_name);
 
     if (setup) {
         tcase_add_checked_fixture(deny, setup, NULL);
@@ -396,8 +395,8 @@ static Suite *seccomp_suite(void)
 
     /* Built by libseccomp at each apply, and compiled once by vps_seccomp_prepare(): the
      * same rules either way. */
-    add_deny_allow(s, "", NULL);
-    add_deny_allow(s, "-prepared", prepare_filter);
+    add_deny_allow(s, "deny", "allow", NULL);
+    add_deny_allow(s, "deny-prepared", "allow-prepared", prepare_filter);
 
     tcase_add_test(load, seccomp_installs_a_filter_without_setting_no_new_privs);
     tcase_add_test(load, seccomp_apply_without_sys_admin_or_no_new_privs_fails);
