@@ -230,6 +230,8 @@ static int arrange_fds(const int stdio[3], int keep, int *sync, struct vps_error
             return vps_error_errno(err, errno, "dup2 %d", i);
     if ((fds[3] >= 0 && dup3(fds[3], 3, O_CLOEXEC) < 0) || dup3(fds[4], 4, O_CLOEXEC) < 0)
         return vps_error_errno(err, errno, "dup3");
+    if (fds[3] < 0)
+        (void) close(3); /* whatever the parent had there, unless it is passed */
     *sync = 4;
     if (close_range(5, ~0U, 0) < 0)
         return vps_error_errno(err, errno, "close_range");
@@ -369,6 +371,9 @@ static _Noreturn void exec_child(const struct vps_spawn_exec *o, int sync)
     if (vps_caps_drop_bounding(&err) < 0 ||
         become(o->uid, o->gid, o->groups, o->n_groups, &err) < 0)
         child_fail(sync, &err);
+    /* setns() and the id changes reset "dumpable" to the host's fs.suid_dumpable: while this
+     * child still holds vpsd's fds, the VPS's root must not be able to ptrace it. */
+    (void) prctl(PR_SET_DUMPABLE, 0);
     if (o->setsid_ctty && (setsid() < 0 || ioctl(o->stdio[0], TIOCSCTTY, 0) < 0)) {
         vps_error_errno(&err, errno, "set controlling terminal");
         child_fail(sync, &err);
@@ -383,7 +388,7 @@ static _Noreturn void exec_child(const struct vps_spawn_exec *o, int sync)
                                      : o->stdio[0],
                     &sync, &err) < 0 ||
         (o->pass_socket && fcntl(3, F_SETFD, 0) < 0 && vps_error_errno(&err, errno, "pass fd 3")) ||
-        drop_privileges(o->uid == 0, &err) < 0)
+        set_rlimits(&err) < 0 || drop_privileges(o->uid == 0, &err) < 0)
         child_fail(sync, &err);
     /* The defaults, then the caller's variables over them (a later one wins); execvp looks
      * the command up in that PATH, inside the VPS's root. vpsd's own environment goes. */

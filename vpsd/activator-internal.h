@@ -28,6 +28,8 @@
 #define BACKOFF_MAX_MS           60000
 #define RUN_OK_MS                10000 /* a process that ran this long did not crash-loop */
 #define AUTOSTOP_TIMEOUT_MS      10000 /* of the VPS's graceful stop */
+#define UNIT_CONNECTIONS_MAX     1024  /* held per service: proxied, per-connection, parked */
+#define VPS_SERVICE_ENV_MAX      256   /* config.c's limit of a service's env */
 
 enum unit_state {
     UNIT_IDLE,
@@ -84,7 +86,7 @@ struct parked {
 };
 
 struct stats {
-    uint64_t activations, connections_total, bytes_in, bytes_out, failures;
+    uint64_t activations, connections_total, bytes_in, bytes_out, failures, dropped;
     uint64_t cold_last_ms, cold_max_ms;
 };
 
@@ -106,6 +108,8 @@ struct unit {
     struct pconn *pconns;
     size_t n_pconns;
     struct parked *parked;
+    size_t n_parked;
+    uint64_t drop_logged_ms;
     int netns_fd; /* the VPS's pinned network namespace, opened on first need */
 
     uint64_t last_activity_ms;
@@ -155,6 +159,9 @@ int unit_netns(struct unit *u, struct vps_error *err);
 int socket_in(struct unit *u, int family, int type, int *ret_fd, struct vps_error *err);
 void unwatch_listener(struct listener *l);
 void watch_listeners(struct unit *u);
+/* Watches again the sockets vpsd accepts on that it paused (out of fds); false if one could
+ * not be watched. */
+bool watch_paused_listeners(struct unit *u);
 void listener_free(struct listener *l);
 bool add_listener(struct unit *u, const char *addr);
 size_t listen_connections(const struct unit *u);

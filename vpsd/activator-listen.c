@@ -173,12 +173,47 @@ static void activate_handover(struct unit *u, struct listener *l)
     }
 }
 
+bool watch_paused_listeners(struct unit *u)
+{
+    bool ok = true;
+
+    for (struct listener *l = u->listeners; l; l = l->next) {
+        struct vps_error e = {0};
+        if (l->watch || l->fd < 0 || hands_over(u, l))
+            continue;
+        if (loop_watch(u->a->d->loop, l->fd, EPOLLIN, on_listener, l, &l->watch, &e) < 0)
+            ok = false;
+    }
+    return ok;
+}
+
+/* A listening socket that can no longer accept (its VPS's root may destroy sockets in its
+ * own namespace): made anew at once, or dropped with a warning if that fails (bound again at
+ * the next change or start). Never left in the loop, where it would report forever. */
+static void broken_listener(struct listener *l, const char *why)
+{
+    struct unit *u = l->u;
+    char *addr = strdup(l->addr);
+
+    log_warning("vps '%s': service '%s': listening socket '%s' broke (%s), making it anew", u->vps,
+                u->name, l->addr, why);
+    u->generation++;
+    listener_free(l);
+    if (addr)
+        (void) add_listener(u, addr);
+    free(addr);
+}
+
 static void on_listener(struct watch *w, uint32_t events, void *userdata)
 {
     struct listener *l = userdata;
     struct unit *u = l->u;
 
-    (void) w, (void) events;
+    (void) w;
+    if (events & (EPOLLERR | EPOLLHUP)) {
+        broken_listener(l, "the socket failed");
+        return;
+    }
     if (hands_over(u, l)) {
         activate_handover(u, l);
         return;
@@ -194,10 +229,20 @@ static void on_listener(struct watch *w, uint32_t events, void *userdata)
 
         if (conn < 0 && (errno == EINTR || errno == ECONNABORTED))
             continue;
-        if (conn < 0) {
-            if (errno != EAGAIN)
-                log_warning("vps '%s': service '%s': accept on '%s': %s, ignoring", u->vps, u->name,
-                            l->addr, strerror(errno));
+        if (conn < 0 && errno == EAGAIN)
+            return;
+        if (conn < 0 &&
+            (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
+            /* Out of fds or memory: pause, or the level-triggered watch spins; the tick
+             * watches it again. */
+            log_warning("vps '%s': service '%s': accept on '%s': %s, pausing", u->vps, u->name,
+                        l->addr, strerror(errno));
+            unwatch_listener(l);
+            arm(u->a);
+            return;
+        }
+        if (conn < 0) { /* e.g. EINVAL: destroyed from inside the VPS (ss -K) */
+            broken_listener(l, strerror(errno));
             return;
         }
         if (ss.ss_family == AF_UNIX)
@@ -291,7 +336,9 @@ static int listen_on(struct unit *u, const char *addr, struct listener *l, struc
                   (l->udp ? SOCK_DGRAM : SOCK_STREAM) | (hands_over(u, l) ? 0 : SOCK_NONBLOCK), &fd,
                   err) < 0)
         return -1;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+    /* TCP only: on UDP it would let any process in the VPS bind the same address and take
+     * the service's datagrams. */
+    if (!l->udp && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
         return vps_error_errno(err, errno, "SO_REUSEADDR");
     if (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
         return vps_error_errno(err, errno, "IPV6_V6ONLY");

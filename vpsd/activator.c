@@ -32,6 +32,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -68,6 +69,12 @@ static const char *const state_names[] = {
     [UNIT_STOPPING] = "stopping",
     [UNIT_BACKOFF] = "backoff",
 };
+
+/* Milliseconds from then to now; 0 when then is later (it was taken after now was). */
+static uint64_t since(uint64_t now, uint64_t then)
+{
+    return now > then ? now - then : 0;
+}
 
 /* ---- lookups ---- */
 
@@ -212,7 +219,7 @@ static void on_instance_exit(struct watch *w, uint32_t events, void *userdata)
     if (crashed) /* not sshd -i's 255 at the end of a session */
         u->st.failures++;
     if (crashed)
-        u->fails_in_row = now - inst->started_ms >= RUN_OK_MS ? 1 : u->fails_in_row + 1;
+        u->fails_in_row = since(now, inst->started_ms) >= RUN_OK_MS ? 1 : u->fails_in_row + 1;
     else if (si.si_code == CLD_EXITED && si.si_status == 0)
         u->fails_in_row = 0;
     (void) snprintf(text, sizeof text, "vps '%s': service '%s' (pid %d) %s %d", u->vps, u->name,
@@ -249,7 +256,9 @@ void count_failure(struct unit *u)
 {
     u->st.failures++;
     u->fails_in_row++;
-    if (u->fails_in_row >= FAILS_BEFORE_BACKOFF && u->state != UNIT_BACKOFF)
+    /* Not from STOPPING: that would end the stop, and SIGKILL would never come. */
+    if (u->fails_in_row >= FAILS_BEFORE_BACKOFF && u->state != UNIT_BACKOFF &&
+        u->state != UNIT_STOPPING)
         enter_backoff(u);
 }
 
@@ -260,18 +269,26 @@ static int spawn(struct unit *u, const struct vps_service *svc, int in_out, int 
     cleanup_close int devnull = open("/dev/null", O_RDWR | O_CLOEXEC), root = -1;
     struct vps_user user;
     struct instance *inst;
+    /* The user's HOME, then the service's own variables over it (the config allows 256). */
+    char home[sizeof user.home + 8];
+    const char *envp[VPS_SERVICE_ENV_MAX + 2] = {home};
+    size_t n_env = 1;
+
     if (devnull < 0)
         return vps_error_errno(err, errno, "open '/dev/null'");
     if (supervisor_open_root(u->a->d->sup, u->vps, &root, err) < 0 ||
         vps_user_lookup(root, svc->user, &user, err) < 0)
         return -1;
+    (void) snprintf(home, sizeof home, "HOME=%s", user.home);
+    for (size_t i = 0; i < svc->env.n && n_env < ELEMENTSOF(envp) - 1; i++)
+        envp[n_env++] = svc->env.v[i];
     struct vps_spawn_exec o = {
         .uid = user.uid,
         .gid = user.gid,
         .groups = user.groups,
         .n_groups = user.n_groups,
         .argv = (const char *const *) svc->command.v,
-        .envp = svc->env.n ? (const char *const *) svc->env.v : NULL,
+        .envp = envp,
         .cwd = svc->cwd,
         .stdio = {in_out >= 0 ? in_out : devnull, in_out >= 0 ? in_out : devnull, devnull},
         .pass_socket = pass >= 0,
@@ -317,7 +334,7 @@ void activated(struct unit *u, const struct vps_config *c, const char *peer, pid
     if (peer)
         (void) json_object_set_new(f, "peer", json_string(peer));
     if (u->cold_since_ms) {
-        uint64_t cold = now - u->cold_since_ms;
+        uint64_t cold = since(now, u->cold_since_ms);
         u->st.cold_last_ms = cold;
         if (cold > u->st.cold_max_ms)
             u->st.cold_max_ms = cold;
@@ -368,6 +385,7 @@ static void park(struct unit *u, int conn, const char *peer)
         return;
     }
     *p = (struct parked){.fd = conn, .arrived_ms = loop_now_ms(), .next = u->parked};
+    u->n_parked++;
     (void) snprintf(p->peer, sizeof p->peer, "%s", peer);
     u->parked = p;
     log_debug("vps '%s': service '%s': %s waits for the vps to stop and start again", u->vps,
@@ -386,6 +404,18 @@ int handle_connection(struct unit *u, int conn, const char *peer, struct vps_err
 
     u->st.connections_total++;
     u->last_activity_ms = loop_now_ms();
+    /* Every connection held costs vpsd fds (a proxied one six, and pipe pages): a bound per
+     * service, so a flood — or a VPS connecting to itself — cannot run vpsd out of fds. */
+    if (u->n_pconns + u->n_instances + u->n_parked >= UNIT_CONNECTIONS_MAX) {
+        u->st.dropped++;
+        if (since(loop_now_ms(), u->drop_logged_ms) >= 10000) {
+            u->drop_logged_ms = loop_now_ms();
+            log_warning("vps '%s': service '%s': %d connections held, dropping new ones "
+                        "(%" PRIu64 " so far)",
+                        u->vps, u->name, UNIT_CONNECTIONS_MAX, u->st.dropped);
+        }
+        return 0; /* not an error event per connection: that would flood the events too */
+    }
     if (u->state == UNIT_BACKOFF)
         return vps_error_set(err, VPS_ERR_UNAVAILABLE,
                              "service '%s' is backing off after %u "
@@ -511,7 +541,9 @@ static void restart_main(struct unit *u)
     int r;
 
     u->restart_at_ms = 0;
-    if (main_instance(u))
+    /* A restart keeps a service up in a running VPS; it never starts a VPS that stopped (or
+     * powered itself off) — the next request does. */
+    if (main_instance(u) || supervisor_state(u->a->d->sup, u->vps) != VPS_RUN_RUNNING)
         return;
     r = prepare(u, &c, &svc, &e);
     if (r == 0) {
@@ -536,10 +568,12 @@ static void unpark(struct unit *u)
     if (supervisor_state(u->a->d->sup, u->vps) == VPS_RUN_STOPPING)
         return;
     u->parked = NULL;
+    u->n_parked = 0;
     while (list) {
         struct parked *p = list;
         struct vps_error e = {0};
         list = p->next;
+        u->st.connections_total--; /* counted when it arrived; handle_connection counts again */
         if (handle_connection(u, p->fd, p->peer, &e) < 0)
             publish_failed(u, p->peer, &e);
         free(p);
@@ -572,10 +606,11 @@ static bool unit_tick(struct unit *u, uint64_t now)
         restart_main(u);
     for (struct pconn *p = u->pconns, *next; p; p = next) {
         struct vps_error e = {0};
+        bool late = since(now, p->arrived_ms) >= PROXY_CONNECT_TIMEOUT_MS;
         next = p->next;
-        if (p->relay || p->wu)
+        if (p->relay || (p->wu && !late)) /* a connect in progress gets the same deadline */
             continue;
-        if (!main_instance(u) || now - p->arrived_ms >= PROXY_CONNECT_TIMEOUT_MS) {
+        if (!main_instance(u) || late) {
             vps_error_set(&e, VPS_ERR_UNAVAILABLE, "the service did not accept on its proxy_to");
             publish_failed(u, p->peer, &e);
             pconn_free(p);
@@ -584,15 +619,18 @@ static bool unit_tick(struct unit *u, uint64_t now)
             pconn_free(p);
         }
     }
-    /* Handed-over sockets left unwatched while the VPS was stopping. */
+    /* Handed-over sockets left unwatched while the VPS was stopping; sockets vpsd accepts on
+     * that it paused for want of fds. */
     if (u->state == UNIT_IDLE && !main_instance(u))
         watch_listeners(u);
+    if (u->state != UNIT_BACKOFF && !watch_paused_listeners(u))
+        active = true; /* try again at the next tick */
     m = main_instance(u);
     if (m) {
         bool busy = u->n_pconns > 0 || (u->mode == VPS_SERVICE_LISTEN && !listen_idle(u));
         if (busy)
             u->last_activity_ms = now;
-        else if (u->idle_timeout_ms && now - u->last_activity_ms >= u->idle_timeout_ms)
+        else if (u->idle_timeout_ms && since(now, u->last_activity_ms) >= u->idle_timeout_ms)
             stop_unit(u, "idle");
     }
     return active || unit_busy(u) || u->restart_at_ms || u->state != UNIT_IDLE;
@@ -612,7 +650,7 @@ static bool vps_quiet(struct activator *a, const char *vps, uint64_t now, bool *
         served |= u->served;
         if (unit_busy(u) || u->state == UNIT_STOPPING || u->restart_at_ms)
             return false;
-        if (u->served && now - u->last_activity_ms < u->idle_timeout_ms) {
+        if (u->served && since(now, u->last_activity_ms) < u->idle_timeout_ms) {
             *ret_pending = true;
             return false;
         }
@@ -698,29 +736,32 @@ static struct unit *unit_new(struct activator *a, const char *vps, const char *n
     return u;
 }
 
+/* First pass of a (re)configuration: closes the sockets svc no longer has (all of them on a
+ * mode change: their use differs, handed over or accepted) and takes its settings. Every
+ * unit of the VPS does this before any binds, so an address moving from one service to
+ * another is free when the second binds it. */
 static void unit_configure(struct unit *u, const struct vps_config *c,
                            const struct vps_service *svc)
 {
     struct listener *next;
     bool mode_changed = u->mode != svc->mode && u->listeners;
 
-    /* A mode change re-binds: the sockets' use differs (handed over or accepted). */
-    if (mode_changed) {
-        u->generation++;
-        while (u->listeners)
-            listener_free(u->listeners);
+    for (struct listener *l = u->listeners; l; l = next) {
+        next = l->next;
+        if (mode_changed || !vps_strv_contains(&svc->listen, l->addr)) {
+            u->generation++;
+            listener_free(l);
+        }
     }
     u->mode = svc->mode;
     u->idle_timeout_ms = svc->idle_timeout_ms;
     u->restart = svc->restart;
     u->autostop = c->autostop;
-    for (struct listener *l = u->listeners; l; l = next) {
-        next = l->next;
-        if (!vps_strv_contains(&svc->listen, l->addr)) {
-            u->generation++;
-            listener_free(l);
-        }
-    }
+}
+
+/* Second pass: binds what svc lists and u does not hold yet. */
+static void unit_bind(struct unit *u, const struct vps_service *svc)
+{
     for (size_t j = 0; j < svc->listen.n; j++)
         if (!add_listener(u, svc->listen.v[j]))
             return;
@@ -751,6 +792,11 @@ void activator_bind_vps(struct activator *a, const struct vps_config *c)
             continue;
         }
         unit_configure(u, c, svc);
+    }
+    for (size_t i = 0; i < c->n_services; i++) {
+        struct unit *u = find_unit(a, c->name, c->services[i].name);
+        if (u)
+            unit_bind(u, &c->services[i]);
     }
 }
 
@@ -817,7 +863,7 @@ json_t *activator_service_status(struct activator *a, const char *vps, const cha
         (void) json_array_append_new(pids, json_integer(i->pid));
     for (struct listener *l = u ? u->listeners : NULL; l; l = l->next)
         (void) json_array_append_new(listening, json_string(l->addr));
-    j = json_pack("{s:s, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "state",
+    j = json_pack("{s:s, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "state",
                   state_names[u ? u->state : UNIT_IDLE], "pids", pids, "listening", listening,
                   "stats", "activations", (json_int_t) st->activations, "connections_active",
                   (json_int_t) (!u                              ? 0
@@ -827,11 +873,12 @@ json_t *activator_service_status(struct activator *a, const char *vps, const cha
                   "connections_total", (json_int_t) st->connections_total, "bytes_in",
                   (json_int_t) st->bytes_in, "bytes_out", (json_int_t) st->bytes_out, "failures",
                   (json_int_t) st->failures, "cold_start_ms_last", (json_int_t) st->cold_last_ms,
-                  "cold_start_ms_max", (json_int_t) st->cold_max_ms);
+                  "cold_start_ms_max", (json_int_t) st->cold_max_ms, "dropped",
+                  (json_int_t) st->dropped);
     if (j && u && u->state == UNIT_BACKOFF)
         (void) json_object_set_new(
             j, "backoff_until_ms",
-            json_integer((json_int_t) (u->backoff_until_ms - loop_now_ms())));
+            json_integer((json_int_t) since(u->backoff_until_ms, loop_now_ms())));
     return j;
 }
 

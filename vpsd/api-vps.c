@@ -223,13 +223,14 @@ int api_vps_commit(struct request *r, const struct vps_config *old, const struct
 {
     if (front_check(r->d->front, n, err) < 0 || vps_store_save(&r->d->store, n, err) < 0)
         return -1;
-    /* Limits, addresses and services change live; hostname and nameservers at the next
-     * start. */
-    if (supervisor_apply_limits(r->d->sup, n, err) < 0 || network_vps_apply(r->d, old, n, err) < 0)
-        return -1;
+    /* Saved: services and fronts follow the saved config whatever fails below, so what
+     * vpsd holds never drifts from what is on disk. Limits, addresses and services change
+     * live; hostname and nameservers at the next start. */
     activator_bind_vps(r->d->act, n);
     front_update_vps(r->d->front, n);
     publish(r, "vps_changed", n, "changed");
+    if (supervisor_apply_limits(r->d->sup, n, err) < 0 || network_vps_apply(r->d, old, n, err) < 0)
+        return -1;
     return 0;
 }
 
