@@ -40,6 +40,22 @@ ok "listening while stopped; a foreign address is skipped with a warning"
 [ "$(talk again)" = again ] || fail "second connection not answered"
 ok "a connection starts the vps and is served; a second one too"
 
+# The VPS's root may destroy sockets in its own namespace (ss -K with CAP_NET_ADMIN there):
+# vpsd makes the listening socket anew rather than spin on it.
+if command -v ss >/dev/null && nsenter --net="$RUN/$A/ns/net" ss -tlK 'sport = :7000' >/dev/null 2>&1 &&
+    grep -q "198.18.97.2:7000' broke" "$T/vpsd.log"; then
+    t0=$(awk '{print $14 + $15}' "/proc/$VPSD_PID/stat")
+    sleep 1
+    t1=$(awk '{print $14 + $15}' "/proc/$VPSD_PID/stat")
+    [ $((t1 - t0)) -lt 20 ] || fail "vpsd spins after its socket was destroyed: $((t1 - t0)) ticks in 1 s"
+    [ "$(talk anew)" = anew ] || fail "not listening again after the socket was destroyed"
+    ok "a listening socket destroyed inside the vps is made anew, no busy loop"
+    ECHO_CONNECTIONS=5
+else
+    ECHO_CONNECTIONS=4
+    echo "note: ss -K not available here; skipped the destroyed-socket check"
+fi
+
 # systemd's protocol: the connection is fd 3 too, LISTEN_FDS=1, LISTEN_PID is the service.
 out=$(nc -N -w5 198.18.97.2 7001 </dev/null)
 IFS=: read -r fds lpid mypid <<<"$(head -n1 <<<"$out")"
@@ -63,7 +79,7 @@ curl -sS -N --max-time 2 --unix-socket "$SOCK" 'http://localhost/v1/events?since
     >"$T/events" 2>/dev/null
 [ "$(jq -c "select(.type == \"service_activated\" and .vps == \"$A\" and
                    .service == \"echo\" and (.peer | startswith(\"198.18.97.1:\")) and
-                   .pid > 0)" "$T/events" | wc -l)" = 4 ] ||
+                   .pid > 0)" "$T/events" | wc -l)" = "$ECHO_CONNECTIONS" ] ||
     fail "service_activated events: $(grep service_ "$T/events")"
 jq -e "select(.type == \"service_exited\" and .vps == \"$A\" and .exit_code == 0)" \
     "$T/events" >/dev/null || fail "no service_exited event: $(grep service_ "$T/events")"
