@@ -2,12 +2,15 @@
 # vps quickstart: on a fresh Debian 12 machine, as root, from a clone of the repository:
 # installs the build dependencies, builds, installs to the meson prefix (/usr/local),
 # starts vpsd (as a systemd unit when systemd runs the machine, else in the background),
-# then creates, starts and looks into a demo VPS. Safe to run again: every step checks
+# then creates, starts and looks into a demo VPS, and gives it an on-demand service that a
+# request to a shared front address starts, VPS and all. Safe to run again: every step checks
 # what is already there. It never stops or removes anything; the end says how.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VPS=demo
+# The host address where vpsd routes demo.example to the demo VPS (a shared front address).
+FRONT=${VPS_DEMO_FRONT:-127.0.0.1:18080}
 RUN_DIR=/run/vps
 SOCK=$RUN_DIR/vpsd.sock
 PIDFILE=$RUN_DIR/vpsd.pid
@@ -106,26 +109,6 @@ else
     LOG_HINT=$LOG
 fi
 
-# The commands the CLI has; what it lacks yet goes through the API directly.
-has_cmd() { vpsctl --help | grep -qE "^  $1( |\$)"; }
-# api_post PATH [JSON]: the answer on stdout, the command shown on stderr (stdout is piped).
-api_post() {
-    # shellcheck disable=SC2016 # the $ is the prompt
-    printf '$ curl --unix-socket %s -X POST %shttp://localhost%s\n' "$SOCK" "${2:+-d '$2' }" "$1" >&2
-    curl -sS --fail-with-body --unix-socket "$SOCK" -X POST ${2:+-d "$2"} "http://localhost$1"
-}
-# vps_exec CMD...: runs CMD in the demo VPS and prints its output.
-vps_exec() {
-    if has_cmd exec; then
-        run vpsctl exec "$VPS" -- "$@"
-    else
-        # TODO: 'vpsctl exec' (streaming) is being written; once it is in 'vpsctl --help'
-        # the branch above is taken and this captured-output form can go.
-        # The argv as a JSON array, through stdin: jq would read "-x" arguments as its own.
-        api_post "/v1/vps/$VPS/exec" "$(printf '%s\n' "$@" | jq -Rsc 'split("\n")[:-1] | {command: .}')" |
-            jq -j '.stdout + .stderr'
-    fi
-}
 state() { vpsctl --json show "$VPS" | jq -r .status.state; }
 
 step "The demo VPS '$VPS'"
@@ -135,38 +118,33 @@ else
     # From the default template, "minimal" (busybox; vpsd builds it on first use).
     run vpsctl create "$VPS"
 fi
-case "$(state)" in
-running) say "'$VPS' is running" ;;
-*)
-    if has_cmd start; then
-        run vpsctl start "$VPS"
-    else
-        api_post "/v1/vps/$VPS/start" | jq -r '"state: " + .status.state'
-    fi
-    ;;
-esac
+if [ "$(state)" = running ]; then say "'$VPS' is running"; else run vpsctl start "$VPS"; fi
 
 step "Processes inside '$VPS' (its own pid namespace: its init is pid 1)"
-vps_exec ps
+run vpsctl exec "$VPS" -- ps
 step "Its host name (its own UTS namespace)"
-vps_exec hostname
-step "Its state"
-if has_cmd status; then
-    run vpsctl status "$VPS"
-else
-    run vpsctl show "$VPS"
-    printf '$ curl --unix-socket %s http://localhost/v1/vps/%s/stats\n' "$SOCK" "$VPS"
-    curl -sS --fail-with-body --unix-socket "$SOCK" "http://localhost/v1/vps/$VPS/stats" | jq .
-fi
+run vpsctl exec "$VPS" -- hostname
 
-if has_cmd stop; then
-    STOP_DEMO="vpsctl stop $VPS && vpsctl destroy $VPS"
-else
-    STOP_DEMO="curl --unix-socket $SOCK -X POST http://localhost/v1/vps/$VPS/stop && vpsctl destroy $VPS"
+# shellcheck disable=SC2016 # expanded inside the VPS, by its shell
+# An HTTP answer from busybox sh: it reads the request head to its empty line first, so the
+# client gets the answer and not a reset for unread bytes.
+HELLO='while IFS= read -r l && [ "$l" != "$(printf "\r")" ]; do :; done
+printf "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello from %s, started on demand\n" "$(hostname)"'
+step "An on-demand service: vpsd holds the socket, '$VPS' runs nothing until a request comes"
+if ! vpsctl service list "$VPS" --names | grep -qx hello; then
+    run vpsctl service add "$VPS" hello --match "front=$FRONT,http_host=demo.example" \
+        -- /bin/sh -c "$HELLO"
 fi
+run vpsctl stop "$VPS"
+say "state: $(state)"
+run curl -sS --max-time 10 -H 'Host: demo.example' "http://$FRONT/"
+say "state: $(state) (the request started it)"
+run vpsctl service show "$VPS" hello
+
 step "Done"
 cat <<EOF
-'$VPS' is running. Try: vpsctl list; vpsctl show $VPS; vpsctl events
+'$VPS' is running. Try: vpsctl list; vpsctl show $VPS; vpsctl events;
+curl -H 'Host: demo.example' http://$FRONT/ after 'vpsctl stop $VPS'.
 
 Stop and remove the demo VPS:
     $STOP_DEMO
