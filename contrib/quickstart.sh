@@ -141,6 +141,7 @@ run curl -sS --max-time 10 -H 'Host: demo.example' "http://$FRONT/"
 say "state: $(state) (the request started it)"
 run vpsctl service show "$VPS" hello
 
+STOP_DEMO="vpsctl stop $VPS && vpsctl destroy $VPS"
 step "Done"
 cat <<EOF
 '$VPS' is running. Try: vpsctl list; vpsctl show $VPS; vpsctl events;
