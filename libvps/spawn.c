@@ -23,6 +23,7 @@
 #include "vps/spawn.h"
 
 #define CHILD_TIMEOUT_MS 30000
+#define AWAIT_SLICE_MS   5 /* how often a child that has not started yet is looked at */
 #define DEFAULT_PATH     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 static _Noreturn void child_fail(int sync, struct vps_error *err)
@@ -37,16 +38,28 @@ static void kill_and_reap(int pidfd)
     (void) waitid(P_PIDFD, (id_t) pidfd, &(siginfo_t){0}, WEXITED);
 }
 
-/* Waits for the child's verdict: EOF (exec happened, the CLOEXEC pair closed) or an error. */
-static int await_child(int sync, struct vps_error *err)
+/* Waits for the child's verdict: EOF (exec happened, the CLOEXEC pair closed) or an error.
+ * Once a child has joined a VPS's user namespace, that VPS's root may signal it: a SIGSTOP
+ * there would hold the caller (vpsd's one loop) until the timeout. So the wait goes in
+ * short slices, and a child found stopped is killed at once: the spawn fails, nobody
+ * waits. */
+static int await_child(int pidfd, int sync, struct vps_error *err)
 {
     struct pollfd p = {.fd = sync, .events = POLLIN};
     struct vps_error child = {0};
     ssize_t n;
+    int waited = 0, r;
 
-    if (poll(&p, 1, CHILD_TIMEOUT_MS) == 0)
-        return vps_error_set(err, VPS_ERR_TIMEOUT, "the new process did not start within %d ms",
-                             CHILD_TIMEOUT_MS);
+    while ((r = poll(&p, 1, AWAIT_SLICE_MS)) == 0 || (r < 0 && errno == EINTR)) {
+        siginfo_t si = {0};
+        if (waitid(P_PIDFD, (id_t) pidfd, &si, WSTOPPED | WNOHANG) == 0 && si.si_pid != 0)
+            return vps_error_set(err, VPS_ERR_CONFLICT,
+                                 "the new process was stopped (signal %d) before it started",
+                                 si.si_status);
+        if ((waited += AWAIT_SLICE_MS) >= CHILD_TIMEOUT_MS)
+            return vps_error_set(err, VPS_ERR_TIMEOUT, "the new process did not start within %d ms",
+                                 CHILD_TIMEOUT_MS);
+    }
     n = recv(sync, &child, sizeof child, 0);
     if (n == 0)
         return 0;
@@ -79,7 +92,7 @@ static int release_child(pid_t pid, int pidfd, int sync, vps_spawn_attach_fn att
 {
     if ((attach && attach(pid, userdata, err) < 0) ||
         (send(sync, "g", 1, MSG_NOSIGNAL) != 1 && vps_error_errno(err, errno, "release child")) ||
-        await_child(sync, err) < 0) {
+        await_child(pidfd, sync, err) < 0) {
         kill_and_reap(pidfd);
         return -1;
     }

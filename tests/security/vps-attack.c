@@ -2,8 +2,11 @@
  * named on the command line and prints "<name>: blocked (<errno name>)" or
  * "<name>: SUCCEEDED" and exits 0 when blocked, 1 when it succeeded. Static: VPS rootfs
  * trees need no libc for it. Each attack says what it tries and why it must fail. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <linux/keyctl.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +16,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 static int result(const char *name, int r)
@@ -50,11 +54,37 @@ static int read_some(const char *path)
     return 0;
 }
 
+/* For `seconds`, sends SIGSTOP to every process of the VPS but itself and pid 1 as soon as
+ * it appears: processes vpsd spawns into the VPS get stopped before they can exec, which
+ * once held vpsd's loop for 30 s each. Prints how many it stopped. */
+static int stopper(int seconds)
+{
+    time_t end = time(NULL) + seconds;
+    unsigned long stopped = 0;
+
+    while (time(NULL) < end) {
+        DIR *d = opendir("/proc");
+        struct dirent *e;
+        if (!d)
+            return 1;
+        while ((e = readdir(d))) {
+            pid_t pid = (pid_t) atoi(e->d_name);
+            if (pid > 1 && pid != getpid() && kill(pid, SIGSTOP) == 0)
+                stopped++;
+        }
+        closedir(d);
+    }
+    printf("stopper: %lu stops\n", stopped);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *a = argc > 1 ? argv[1] : "";
     int rc;
 
+    if (!strcmp(a, "stopper") && argc > 2)
+        return stopper(atoi(argv[2]));
     if (!strcmp(a, "mknod-block")) /* a host disk as a node: the user namespace forbids it */
         rc = result(a, mknod("/tmp/disk", S_IFBLK | 0600, makedev(253, 0)));
     else if (!strcmp(a, "mount-block")) /* mounting a host disk needs real CAP_SYS_ADMIN */
