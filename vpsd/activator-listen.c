@@ -154,10 +154,13 @@ static void activate_handover(struct unit *u, struct listener *l)
         unwatch_listener(l); /* queued until the back-off ends or the service exits */
         return;
     }
+    unsigned gen = u->generation;
     if (!u->cold_since_ms)
         u->cold_since_ms = loop_now_ms();
-    u->st.connections_total++;
     r = prepare(u, &c, &svc, &e);
+    /* Starting the VPS binds its services again: l may be gone if that changed them. */
+    if (u->generation != gen || u->gone)
+        return;
     if (r == 0) { /* the VPS is stopping: try again when it has stopped */
         unwatch_listener(l);
         arm(u->a);
@@ -165,12 +168,15 @@ static void activate_handover(struct unit *u, struct listener *l)
     }
     if (r < 0 || start_main(u, c, svc, NULL, &e) < 0) {
         publish_failed(u, NULL, &e);
+        u->cold_since_ms = 0; /* the next success must not count this gap as its start */
         /* The request stays queued; without a back-off it would wake us at once again. */
         unwatch_listener(l);
         if (u->fails_in_row < FAILS_BEFORE_BACKOFF - 1)
             u->fails_in_row = FAILS_BEFORE_BACKOFF - 1;
         count_failure(u);
+        return;
     }
+    u->st.connections_total++; /* once per start: the service counts its own after that */
 }
 
 bool watch_paused_listeners(struct unit *u)
@@ -249,8 +255,11 @@ static void on_listener(struct watch *w, uint32_t events, void *userdata)
             (void) snprintf(peer, sizeof peer, "unix");
         else
             vps_addr_format(&ss, peer, sizeof peer);
-        if (handle_connection(u, conn, peer, &e) < 0)
+        if (handle_connection(u, conn, peer, &e) < 0) {
             publish_failed(u, peer, &e);
+            if (!u->n_instances && !u->n_pconns)
+                u->cold_since_ms = 0;
+        }
         /* Starting the VPS binds its services again: l may be gone if that changed them. */
         if (u->generation != gen || u->gone)
             return;
