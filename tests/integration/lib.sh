@@ -142,3 +142,37 @@ state_snapshot() {
     (cd "$STATE" && find . -path ./templates -prune -o -print | sort; \
      find . -name config.json -exec sha256sum {} + | sort)
 }
+
+# run CMD...: stdout in $OUT, stderr in $ERR, exit status in $RC.
+OUT=$T/out
+ERR=$T/err
+run() {
+    "$@" >"$OUT" 2>"$ERR"
+    RC=$?
+}
+
+# expect_fail RC FRAGMENT WHAT: the last run() exited RC and said one "vpsctl: " line on
+# stderr that contains FRAGMENT.
+expect_fail() {
+    [ "$RC" = "$1" ] || fail "$3: expected exit $1, got $RC: $(head -c 400 "$ERR")"
+    head -n 1 "$ERR" | grep -q '^vpsctl: ' || fail "$3: stderr lacks the 'vpsctl: ' prefix: $(cat "$ERR")"
+    grep -qF -- "$2" "$ERR" || fail "$3: stderr lacks '$2': $(cat "$ERR")"
+}
+
+# expect_rc RC FRAGMENT WHAT: expect_fail, and nothing on stdout.
+expect_rc() {
+    expect_fail "$@"
+    [ ! -s "$OUT" ] || fail "$3: stdout not empty on failure: $(head -c 200 "$OUT")"
+}
+
+# vin NAME FILE CMD...: runs CMD in a running VPS with FILE as its stdin; stdout in $T/out;
+# fails the test unless it exits 0.
+vin() {
+    local name=$1 in=$2
+    shift 2
+    api_json POST "/v1/vps/$name/exec" \
+        "$(jq -n --rawfile in "$in" '{command: $ARGS.positional, stdin: $in}' --args -- "$@")"
+    expect_status 200 "exec $*"
+    jqb .stdout >"$T/out"
+    [ "$(jqb .exit_code)" = 0 ] || fail "exec $* in $name: $(jqb -c '[.exit_code, .stderr]')"
+}

@@ -46,17 +46,6 @@ svc() {
     api GET "/v1/vps/$1/services/$2"
     expect_status 200 "status of service $2 of $1"
 }
-# vin NAME STDIN-FILE COMMAND...: exec in a running VPS with the file as stdin; stdout in
-# $T/out; fails the test unless the command exits 0.
-vin() {
-    local name=$1 in=$2
-    shift 2
-    api_json POST "/v1/vps/$name/exec" \
-        "$(jq -n --rawfile in "$in" '{command: $ARGS.positional, stdin: $in}' --args -- "$@")"
-    expect_status 200 "exec $*"
-    jqb .stdout >"$T/out"
-    [ "$(jqb .exit_code)" = 0 ] || fail "exec $* in $name: $(jqb -c '[.exit_code, .stderr]')"
-}
 stop() {
     api POST "/v1/vps/$1/stop"
     expect_status 200 "stop $1"

@@ -33,17 +33,6 @@ state() {
     expect_status 200 "status of $1"
     jqb .status.state
 }
-# vin NAME STDIN-FILE COMMAND...: exec in a running VPS with the file as stdin; stdout in
-# $T/out; fails the test unless the command exits 0.
-vin() {
-    local name=$1 in=$2
-    shift 2
-    api_json POST "/v1/vps/$name/exec" \
-        "$(jq -n --rawfile in "$in" '{command: $ARGS.positional, stdin: $in}' --args -- "$@")"
-    expect_status 200 "exec $*"
-    jqb .stdout >"$T/out"
-    [ "$(jqb .exit_code)" = 0 ] || fail "exec $* in $name: $(jqb -c '[.exit_code, .stderr]')"
-}
 # first_start NAME: the first start pins the VPS's namespaces, where vpsd then listens for
 # its services while it is stopped; stopped again at once.
 first_start() {

@@ -14,8 +14,6 @@ chmod 0777 "$T" # unprivileged curl and vpsctl write $BODY and $OUT here
 
 SVC=/v1/vps/svc1/services
 CONF=$STATE/svc1/config.json
-OUT=$T/out
-ERR=$T/err
 
 # post_json PATH JSON: like api_json, with the answer's headers in $T/headers.
 post_json() {
@@ -29,21 +27,6 @@ as() {
     rm -f "$BODY"
     STATUS=$(setpriv --reuid "$uid" --regid "$uid" --clear-groups curl -sS --unix-socket "$SOCK" \
         -X "$method" -o "$BODY" -w '%{http_code}' "$@" "http://localhost$path") || STATUS=000
-}
-
-# run CMD...: stdout in $OUT, stderr in $ERR, exit status in $RC.
-run() {
-    "$@" >"$OUT" 2>"$ERR"
-    RC=$?
-}
-
-# expect_rc RC FRAGMENT WHAT: the last run() failed with RC, said nothing on stdout and one
-# "vpsctl: " line with FRAGMENT on stderr.
-expect_rc() {
-    [ "$RC" = "$1" ] || fail "$3: expected exit $1, got $RC: $(head -c 400 "$ERR")"
-    [ ! -s "$OUT" ] || fail "$3: stdout not empty on failure: $(head -c 200 "$OUT")"
-    head -n 1 "$ERR" | grep -q '^vpsctl: ' || fail "$3: no 'vpsctl: ' line: $(cat "$ERR")"
-    grep -qF -- "$2" "$ERR" || fail "$3: stderr lacks '$2': $(cat "$ERR")"
 }
 
 expect_quiet() {

@@ -10,8 +10,6 @@
 . "$(dirname "$0")/lib.sh"
 start_vpsd
 
-OUT=$T/out
-ERR=$T/err
 TPL=$STATE/templates
 # Port 9 (discard) on loopback: nothing listens, so debootstrap fails at once.
 DEAD_MIRROR=http://127.0.0.1:9/debian

@@ -6,8 +6,6 @@
 . "$(dirname "$0")/lib.sh"
 start_vpsd
 
-OUT=$T/out
-ERR=$T/err
 TPL=$STATE/templates
 
 # import_curl NAME FILE: POST the file as a panel would; $BODY is the answer.

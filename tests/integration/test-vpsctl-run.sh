@@ -7,23 +7,7 @@
 command -v script >/dev/null || { echo "SKIP: needs script (util-linux)"; exit 77; }
 start_vpsd
 
-OUT=$T/out
-ERR=$T/err
 V="$VPSCTL --socket $SOCK"
-
-# run CMD...: runs it with stdout in $OUT, stderr in $ERR, exit status in $RC.
-run() {
-    "$@" >"$OUT" 2>"$ERR"
-    RC=$?
-}
-
-# expect_rc RC FRAGMENT WHAT: the last run() exited RC and said one "vpsctl: " line on stderr
-# that contains FRAGMENT.
-expect_rc() {
-    [ "$RC" = "$1" ] || fail "$3: expected exit $1, got $RC: $(head -c 400 "$ERR")"
-    head -n 1 "$ERR" | grep -q '^vpsctl: ' || fail "$3: stderr lacks the 'vpsctl: ' prefix: $(cat "$ERR")"
-    grep -qF -- "$2" "$ERR" || fail "$3: stderr lacks '$2': $(cat "$ERR")"
-}
 
 expect_quiet() {
     [ "$RC" = 0 ] || fail "$1: exit $RC: $(cat "$ERR")"
@@ -47,9 +31,9 @@ expect_status 201 "create t2"
 run vpsctl start t1
 expect_quiet "start"
 run vpsctl start t1
-expect_rc 5 "running" "start while running"
+expect_fail 5 "running" "start while running"
 run vpsctl start nope
-expect_rc 4 "does not exist" "start of an unknown vps"
+expect_fail 4 "does not exist" "start of an unknown vps"
 
 run vpsctl status t1
 [ "$RC" = 0 ] || fail "status: exit $RC: $(cat "$ERR")"
@@ -70,7 +54,7 @@ run vpsctl status t2
 run vpsctl --json status t2
 jq -e '.status.state == "stopped" and (has("stats") | not)' "$OUT" >/dev/null || fail "status --json of a stopped vps: $(cat "$OUT")"
 run vpsctl status nope
-expect_rc 4 "does not exist" "status of an unknown vps"
+expect_fail 4 "does not exist" "status of an unknown vps"
 
 run vpsctl list
 [ "$(awk '$1 == "t1" {print $2}' "$OUT")" = running ] && [ "$(awk '$1 == "t2" {print $2}' "$OUT")" = stopped ] ||
@@ -111,17 +95,17 @@ ok "exec sees only the vps's processes"
 ok "exec --user, --cwd, --env"
 
 run vpsctl exec t1 -- /no/such/command
-expect_rc 4 "/no/such/command" "exec of a missing command"
+expect_fail 4 "/no/such/command" "exec of a missing command"
 run vpsctl exec nope -- true
-expect_rc 4 "does not exist" "exec in an unknown vps"
+expect_fail 4 "does not exist" "exec in an unknown vps"
 run vpsctl exec t2 -- true
-expect_rc 5 "not running" "exec in a stopped vps"
+expect_fail 5 "not running" "exec in a stopped vps"
 run vpsctl exec t1
-expect_rc 2 "missing operand" "exec without a command"
+expect_fail 2 "missing operand" "exec without a command"
 run vpsctl exec t1 ls -l
-expect_rc 2 "unknown option '-l'" "exec without --"
+expect_fail 2 "unknown option '-l'" "exec without --"
 run vpsctl exec t1 --user bob -- true
-expect_rc 2 "--user" "exec --user with a name"
+expect_fail 2 "--user" "exec --user with a name"
 ok "exec errors"
 
 # SIGTERM ends vpsctl; vpsd sees the socket close and kills the command.
@@ -213,15 +197,15 @@ expect_quiet "stop"
 api GET /v1/vps/t1
 [ "$(jqb .status.state)" = stopped ] || fail "stop: $(cat "$BODY")"
 run vpsctl stop t1
-expect_rc 5 "not running" "stop of a stopped vps"
+expect_fail 5 "not running" "stop of a stopped vps"
 run vpsctl kill t1
-expect_rc 5 "not running" "kill of a stopped vps"
+expect_fail 5 "not running" "kill of a stopped vps"
 run vpsctl exec t1 -- true
-expect_rc 5 "not running" "exec after stop"
+expect_fail 5 "not running" "exec after stop"
 run vpsctl stop nope
-expect_rc 4 "does not exist" "stop of an unknown vps"
+expect_fail 4 "does not exist" "stop of an unknown vps"
 run vpsctl stop t1 --timeout soon
-expect_rc 2 "--timeout" "stop --timeout without a unit"
+expect_fail 2 "--timeout" "stop --timeout without a unit"
 
 run vpsctl --json start t1
 [ "$RC" = 0 ] && jq -e '.status.state == "running" and .config.name == "t1"' "$OUT" >/dev/null ||

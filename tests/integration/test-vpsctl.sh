@@ -9,23 +9,6 @@ command -v setpriv >/dev/null || { echo "SKIP: needs setpriv"; exit 77; }
 start_vpsd --socket-mode 0666
 chmod 0711 "$T"
 
-OUT=$T/out
-ERR=$T/err
-
-# run CMD...: runs it with stdout in $OUT, stderr in $ERR, exit status in $RC.
-run() {
-    "$@" >"$OUT" 2>"$ERR"
-    RC=$?
-}
-
-# expect_rc RC FRAGMENT WHAT: the last run() exited RC, printed nothing on stdout, and said
-# one "vpsctl: " line on stderr that contains FRAGMENT.
-expect_rc() {
-    [ "$RC" = "$1" ] || fail "$3: expected exit $1, got $RC: $(head -c 400 "$ERR")"
-    [ ! -s "$OUT" ] || fail "$3: stdout not empty on failure: $(head -c 200 "$OUT")"
-    head -n 1 "$ERR" | grep -q '^vpsctl: ' || fail "$3: stderr lacks the 'vpsctl: ' prefix: $(cat "$ERR")"
-    grep -qF -- "$2" "$ERR" || fail "$3: stderr lacks '$2': $(cat "$ERR")"
-}
 
 # field KEY: the value of "KEY:   value" in the output of show.
 field() { sed -n "s/^$1: *//p" "$OUT"; }

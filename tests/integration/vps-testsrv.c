@@ -78,6 +78,20 @@ static void serve(int fd)
     reply(fd, out);
 }
 
+/* A client's half: sends line, ends its side, prints the whole answer. */
+static int client_talk(int fd, const char *line)
+{
+    char buf[512];
+    ssize_t r;
+
+    reply(fd, line);
+    reply(fd, "\n");
+    shutdown(fd, SHUT_WR);
+    while ((r = read(fd, buf, sizeof buf)) > 0)
+        fwrite(buf, 1, (size_t) r, stdout);
+    return 0;
+}
+
 static int accept_loop(int lfd)
 {
     signal(SIGCHLD, SIG_IGN); /* children reaped by the kernel */
@@ -168,8 +182,6 @@ int main(int argc, char **argv)
         struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6};
         struct sockaddr_in sin = {.sin_family = AF_INET};
         bool v6 = strchr(argv[2], ':') != NULL;
-        char buf[512];
-        ssize_t r;
         int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
         sin.sin_port = sin6.sin6_port = htons((unsigned short) atoi(argv[3]));
         if (fd < 0 ||
@@ -180,29 +192,17 @@ int main(int argc, char **argv)
             perror("connect");
             return 1;
         }
-        reply(fd, argv[4]);
-        reply(fd, "\n");
-        shutdown(fd, SHUT_WR);
-        while ((r = read(fd, buf, sizeof buf)) > 0)
-            fwrite(buf, 1, (size_t) r, stdout);
-        return 0;
+        return client_talk(fd, argv[4]);
     }
     if (argc >= 4 && strcmp(argv[1], "uclient") == 0) {
         struct sockaddr_un sun = {.sun_family = AF_UNIX};
-        char buf[512];
-        ssize_t r;
         int fd = socket(AF_UNIX, SOCK_STREAM, 0);
         snprintf(sun.sun_path, sizeof sun.sun_path, "%s", argv[2]);
         if (fd < 0 || connect(fd, (struct sockaddr *) &sun, sizeof sun) < 0) {
             perror("connect");
             return 1;
         }
-        reply(fd, argv[3]);
-        reply(fd, "\n");
-        shutdown(fd, SHUT_WR);
-        while ((r = read(fd, buf, sizeof buf)) > 0)
-            fwrite(buf, 1, (size_t) r, stdout);
-        return 0;
+        return client_talk(fd, argv[3]);
     }
     fprintf(stderr, "usage: vps-testsrv fd3 TAG | listen ADDR TAG MS | udp TAG | crash | uclient "
                     "PATH LINE | tclient IP PORT LINE\n");
