@@ -185,6 +185,27 @@ void enter_backoff(struct unit *u)
     arm(u->a);
 }
 
+static bool core_signal(siginfo_t si)
+{
+    if (si.si_code != CLD_KILLED && si.si_code != CLD_DUMPED)
+        return false;
+    switch (si.si_status) {
+    case SIGQUIT:
+    case SIGILL:
+    case SIGTRAP:
+    case SIGABRT:
+    case SIGBUS:
+    case SIGFPE:
+    case SIGSEGV:
+    case SIGSYS:
+    case SIGXCPU:
+    case SIGXFSZ:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static void on_instance_exit(struct watch *w, uint32_t events, void *userdata)
 {
     struct instance *inst = userdata;
@@ -204,8 +225,10 @@ static void on_instance_exit(struct watch *w, uint32_t events, void *userdata)
     failed = !stopping && !(si.si_code == CLD_EXITED && si.si_status == 0);
     /* A process per connection ends as its client makes it: an exit status is the client's
      * doing as much as the service's, and three bad requests must not shut the service for
-     * everyone. Only a crash (a signal not ours) counts towards the back-off there. */
-    crashed = failed && (inst->main || si.si_code != CLD_EXITED);
+     * everyone. Only a crash counts towards the back-off there. A crash is a signal whose
+     * default is a core dump (SIGSEGV, SIGABRT, ...): SIGKILL and SIGTERM come from someone
+     * (the VPS's root, the OOM killer, an init powering the VPS off), not from a bug. */
+    crashed = failed && ((inst->main && si.si_code == CLD_EXITED) || core_signal(si));
     if (inst->conn >= 0) {
         struct tcp_info ti = {0};
         socklen_t len = sizeof ti;

@@ -237,18 +237,12 @@ int api_service_delete(struct request *r, struct vps_error *err)
 {
     cleanup_(vps_config_freep) struct vps_config *c = NULL, *n = NULL;
     cleanup_json json_t *cfg = NULL;
-    struct vps_error stop_err = {0};
     size_t i;
 
+    /* What runs of it is stopped by the commit: the activator stops a service that is no
+     * longer configured (service_stopped, reason "removed"), and only once it is saved. */
     if (load_service(r, &c, &i, err) < 0)
         return -1;
-    /* Its processes would otherwise run on with nothing left to stop them. Conflict means
-     * nothing of it runs. */
-    if (activator_service_stop(r->d->act, c->name, c->services[i].name, &stop_err) < 0 &&
-        stop_err.code != VPS_ERR_CONFLICT) {
-        *err = stop_err;
-        return vps_error_prefix(err, "remove service '%s'", c->services[i].name);
-    }
     if (vps_config_to_json(c, &cfg, err) < 0)
         return -1;
     if (json_array_remove(json_object_get(cfg, "services"), i) < 0)

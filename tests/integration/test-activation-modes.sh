@@ -189,6 +189,14 @@ for _ in $(seq 40); do [ "$(vps_state)" = stopped ] && break; sleep 0.25; done
 ok "autostop: the idle vps stops; the next request starts it again"
 
 api_json PATCH "/v1/vps/$A" '{"autostop": false}'
+# A running service that is deleted is stopped by the commit, reason "removed".
+api POST "/v1/vps/$A/services/px/start"
+expect_status 200 "start px through the API"
+api DELETE "/v1/vps/$A/services/px"
+expect_status 200 "delete the running px"
+wait_event '.type == "service_stopped" and .service == "px" and .reason == "removed"' 1 5 ||
+    fail "deleting a running service: $(grep '"px"' "$T/events" | tail -3)"
+ok "a running service that is deleted stops (reason removed)"
 api_json POST "/v1/vps/$A/stop" '{"timeout_ms": 5000}'
 expect_status 200 "stop at the end"
 api DELETE "/v1/vps/$A"
