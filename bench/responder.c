@@ -15,6 +15,7 @@
  *   "ping"       answered with a fixed 64-byte line, then the connection is closed
  *   "sink"       everything up to the client's shutdown is read and counted, then "N\n"
  *   "source N"   N bytes are written, then the connection is closed */
+#define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -95,7 +96,7 @@ static void serve(int in, int out)
 static int accept_loop(int lfd)
 {
     for (;;) {
-        int c = accept(lfd, NULL, NULL);
+        int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         if (c < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -121,7 +122,7 @@ static int listen_on(const char *addr)
     sin.sin_port = htons((unsigned short) atoi(colon + 1));
     if (inet_pton(AF_INET, host, &sin.sin_addr) != 1)
         return -1;
-    fd = socket(AF_INET, SOCK_STREAM, 0);
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
         bind(fd, (struct sockaddr *) &sin, sizeof sin) < 0 || listen(fd, 128) < 0) {
         perror("responder: listen");

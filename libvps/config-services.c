@@ -47,7 +47,7 @@ static int check_match_host(const char *s, const char *path, struct vps_error *e
     return 0;
 }
 
-static int check_abs_path(const char *s, const char *path, struct vps_error *err)
+int vps_config_check_abs_path(const char *s, const char *path, struct vps_error *err)
 {
     if (s[0] != '/')
         return vps_error_set(err, VPS_ERR_INVALID, "%s: expected an absolute path, got '%.64s'",
@@ -55,7 +55,7 @@ static int check_abs_path(const char *s, const char *path, struct vps_error *err
     return 0;
 }
 
-static int check_env(const char *s, const char *path, struct vps_error *err)
+int vps_config_check_env(const char *s, const char *path, struct vps_error *err)
 {
     const char *eq = strchr(s, '=');
 
@@ -415,13 +415,13 @@ static const struct vps_json_field service_fields[] = {
      .offset = offsetof(struct vps_service, cwd),
      .min = 1,
      .max = 4096,
-     .check = check_abs_path},
+     .check = vps_config_check_abs_path},
     {.name = "env",
      .kind = VPS_JSON_STRV,
      .offset = offsetof(struct vps_service, env),
      .max = 256,
      .str_max = 4096,
-     .check = check_env,
+     .check = vps_config_check_env,
      .omit_zero = true},
     {.name = "listen",
      .kind = VPS_JSON_STRV,
@@ -469,7 +469,7 @@ static int service_finish(struct vps_service *s, const char *path, struct vps_er
     char p[VPS_JSON_PATH_MAX];
 
     vps_json_path_key(p, sizeof p, path, "command[0]");
-    if (check_abs_path(s->command.v[0], p, err) < 0)
+    if (vps_config_check_abs_path(s->command.v[0], p, err) < 0)
         return -1;
     if (s->mode == VPS_SERVICE_PROXY && !s->proxy_to)
         return vps_error_set(err, VPS_ERR_INVALID, "%s.proxy_to: required with \"mode\": \"proxy\"",

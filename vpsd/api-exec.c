@@ -42,24 +42,6 @@ struct exec_in {
     uint32_t rows, cols;
 };
 
-static int check_abs(const char *s, const char *path, struct vps_error *err)
-{
-    if (s[0] != '/')
-        return vps_error_set(err, VPS_ERR_INVALID, "%s: expected an absolute path", path);
-    return 0;
-}
-
-/* Each entry sets a variable: "KEY=value" ("KEY" alone would unset one of the defaults). */
-static int check_env(const char *s, const char *path, struct vps_error *err)
-{
-    const char *eq = strchr(s, '=');
-
-    if (!eq || eq == s)
-        return vps_error_set(err, VPS_ERR_INVALID, "%s: expected \"KEY=value\", got '%.64s'", path,
-                             s);
-    return 0;
-}
-
 /* Arguments may be empty (`ssh-keygen -N ''`), the program's name may not. */
 static int parse_exec(const json_t *body, struct exec_in *in, struct vps_error *err);
 
@@ -78,14 +60,14 @@ static const struct vps_json_field exec_fields[] = {
      .kind = VPS_JSON_STRV,
      .offset = offsetof(struct exec_in, env),
      .max = 1024,
-     .check = check_env,
+     .check = vps_config_check_env,
      .str_max = 65536},
     {.name = "cwd",
      .kind = VPS_JSON_STRING,
      .offset = offsetof(struct exec_in, cwd),
      .min = 1,
      .max = 4096,
-     .check = check_abs},
+     .check = vps_config_check_abs_path},
     {.name = "stdin",
      .kind = VPS_JSON_STRING,
      .offset = offsetof(struct exec_in, input),

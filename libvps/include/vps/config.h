@@ -139,5 +139,10 @@ bool vps_config_has_owner(const struct vps_config *c, uid_t uid);
 
 const char *vps_service_mode_name(enum vps_service_mode m);
 
+/* Field checks shared with the API's other bodies (exec): an absolute path; "KEY=value" with
+ * KEY of letters, digits and '_'. VPS_ERR_INVALID naming path. */
+int vps_config_check_abs_path(const char *s, const char *path, struct vps_error *err);
+int vps_config_check_env(const char *s, const char *path, struct vps_error *err);
+
 /* True if a and b are the same rule (front, kind and value). */
 bool vps_match_equal(const struct vps_match *a, const struct vps_match *b);
