@@ -16,9 +16,9 @@
 #include <sys/un.h>
 
 #include "activator.h"
-#include "front.h"
 #include "api.h"
 #include "events.h"
+#include "front.h"
 #include "log.h"
 #include "loop.h"
 #include "network.h"
