@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "output.h"
 #include "vps/units.h"
@@ -23,6 +24,7 @@ enum {
     OPT_IDLE_TIMEOUT,
     OPT_RESTART,
     OPT_NAMES,
+    OPT_BYTES,
 };
 
 static const char service_usage[] =
@@ -35,6 +37,7 @@ static const char service_usage[] =
     "  remove VPS NAME          stop a service if it runs and remove it\n"
     "  start VPS NAME           start a listen- or proxy-mode service now\n"
     "  stop VPS NAME            stop what runs of a service (it stays activatable)\n"
+    "  logs VPS NAME            print the end of what the service wrote (stderr)\n"
     "\nRun 'vpsctl service COMMAND --help' for a command's options.\n";
 
 #define SERVICE_OPTIONS_USAGE                                                                      \
@@ -80,6 +83,14 @@ static const char stop_usage[] =
     "Usage: vpsctl service stop VPS NAME [OPTIONS]\n\n"
     "Stop the running processes of a service. Its addresses stay: the next connection starts\n"
     "it again.\n\nOptions:\n" COMMON_USAGE;
+
+static const char logs_usage[] =
+    "Usage: vpsctl service logs VPS NAME [OPTIONS]\n\n"
+    "Print the end of the service's log: what its processes wrote to stderr (and, but in\n"
+    "accept mode, stdout). vpsd keeps about 1 MiB per service; it survives the VPS's stop.\n\n"
+    "Options:\n"
+    "  --bytes N        at most N bytes, from the end (default: 65536, at most "
+    "1048576)\n" COMMON_USAGE;
 
 static const struct option plain_options[] = {COMMON_OPTIONS, {}};
 
@@ -616,6 +627,42 @@ static int service_stop(struct vpsctl *ctx, int argc, char **argv, struct vps_er
     return quiet_request(ctx, argc, argv, "POST", "/stop", stop_usage, err);
 }
 
+static int logs_option(struct vpsctl *ctx, int c, const char *arg, void *userdata,
+                       struct vps_error *err)
+{
+    (void) c;
+    /* vpsd checks the range; this only keeps the query a number. */
+    if (!*arg || strspn(arg, "0123456789") != strlen(arg) || strlen(arg) > 7)
+        return vpsctl_usage_error(ctx, err, "--bytes: expected a number of bytes, got '%.32s'",
+                                  arg);
+    *(const char **) userdata = arg;
+    return 0;
+}
+
+static int service_logs(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err)
+{
+    static const struct option options[] = {
+        {"bytes", required_argument, NULL, OPT_BYTES}, COMMON_OPTIONS, {}};
+    cleanup_(vps_client_freep) struct vps_client *c = NULL;
+    cleanup_free char *path = NULL, *query = NULL;
+    const char *bytes = NULL;
+    int r, first;
+
+    r = vpsctl_parse_options(ctx, argc, argv, "", options, logs_option, &bytes, logs_usage, &first,
+                             err);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    if (vpsctl_expect_operands(ctx, argc - first, 2, 2, "VPS NAME", err) < 0 ||
+        service_path(argv[first], argv[first + 1], "/log", &path, err) < 0)
+        return -1;
+    if (bytes && asprintf(&query, "%s?bytes=%s", path, bytes) < 0)
+        return vps_error_errno(err, ENOMEM, "build the request path");
+    if (vpsctl_client(ctx, &c, err) < 0)
+        return -1;
+    fflush(stdout);
+    return vps_client_download(c, query ? query : path, STDOUT_FILENO, NULL, err);
+}
+
 int cmd_service(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err)
 {
     static const struct {
@@ -624,7 +671,7 @@ int cmd_service(struct vpsctl *ctx, int argc, char **argv, struct vps_error *err
     } subs[] = {
         {"list", service_list}, {"show", service_show},     {"add", service_add},
         {"set", service_set},   {"remove", service_remove}, {"start", service_start},
-        {"stop", service_stop},
+        {"stop", service_stop}, {"logs", service_logs},
     };
     static char command[64];
 

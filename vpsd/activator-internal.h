@@ -26,10 +26,11 @@
 #define FAILS_BEFORE_BACKOFF     3
 #define BACKOFF_MIN_MS           1000
 #define BACKOFF_MAX_MS           60000
-#define RUN_OK_MS                10000 /* a process that ran this long did not crash-loop */
-#define AUTOSTOP_TIMEOUT_MS      10000 /* of the VPS's graceful stop */
-#define UNIT_CONNECTIONS_MAX     1024  /* held per service: proxied, per-connection, parked */
-#define VPS_SERVICE_ENV_MAX      256   /* config.c's limit of a service's env */
+#define RUN_OK_MS                10000         /* a process that ran this long did not crash-loop */
+#define AUTOSTOP_TIMEOUT_MS      10000         /* of the VPS's graceful stop */
+#define SERVICE_LOG_MAX          (1024 * 1024) /* then the log starts over (tick) */
+#define UNIT_CONNECTIONS_MAX     1024 /* held per service: proxied, per-connection, parked */
+#define VPS_SERVICE_ENV_MAX      256  /* config.c's limit of a service's env */
 
 enum unit_state {
     UNIT_IDLE,
@@ -111,6 +112,7 @@ struct unit {
     size_t n_parked;
     uint64_t drop_logged_ms;
     int netns_fd; /* the VPS's pinned network namespace, opened on first need */
+    int log_fd;   /* <run-dir>/<vps>/services/<name>.log, O_APPEND; opened on first spawn */
 
     uint64_t last_activity_ms;
     uint64_t kill_at_ms;       /* UNIT_STOPPING: SIGKILL then */

@@ -285,6 +285,44 @@ void count_failure(struct unit *u)
         enter_backoff(u);
 }
 
+/* The service's log: what its processes write to stderr (and, but for accept mode, where
+ * stdout is the connection, to stdout), in the VPS's run dir on the host, which the VPS
+ * cannot reach; kept after the VPS stops, removed with it at destroy. -1 if it cannot be
+ * opened (logged; /dev/null then). */
+static int unit_log(struct unit *u)
+{
+    char path[2 * VPS_NAME_MAX + 32];
+
+    if (u->log_fd >= 0)
+        return u->log_fd;
+    (void) snprintf(path, sizeof path, "%s/services", u->vps);
+    if (mkdirat(u->a->d->run_fd, path, 0700) < 0 && errno != EEXIST) {
+        log_warning("vps '%s': create '%s': %s, service output goes nowhere", u->vps, path,
+                    strerror(errno));
+        return -1;
+    }
+    (void) snprintf(path, sizeof path, "%s/services/%s.log", u->vps, u->name);
+    u->log_fd =
+        openat(u->a->d->run_fd, path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (u->log_fd < 0)
+        log_warning("vps '%s': open '%s': %s, service output goes nowhere", u->vps, path,
+                    strerror(errno));
+    return u->log_fd;
+}
+
+/* Bounds the log: past SERVICE_LOG_MAX it starts over (the processes share the O_APPEND
+ * file, so truncating is the one way that also bounds what they are writing now). */
+static void cap_log(struct unit *u)
+{
+    static const char note[] = "[vpsd: log reached its size limit and starts over]\n";
+    struct stat st;
+
+    if (u->log_fd < 0 || fstat(u->log_fd, &st) < 0 || st.st_size <= SERVICE_LOG_MAX)
+        return;
+    if (ftruncate(u->log_fd, 0) == 0)
+        (void) !write(u->log_fd, note, sizeof note - 1);
+}
+
 /* Runs svc's command in the running VPS. stdio: the three fds; pass: fd 3 (-1: none). */
 static int spawn(struct unit *u, const struct vps_service *svc, int in_out, int pass, bool main,
                  struct instance **ret, struct vps_error *err)
@@ -303,6 +341,7 @@ static int spawn(struct unit *u, const struct vps_service *svc, int in_out, int 
         vps_user_lookup(root, svc->user, &user, err) < 0)
         return -1;
     (void) snprintf(home, sizeof home, "HOME=%s", user.home);
+    int out = unit_log(u) >= 0 ? u->log_fd : devnull;
     for (size_t i = 0; i < svc->env.n && n_env < ELEMENTSOF(envp) - 1; i++)
         envp[n_env++] = svc->env.v[i];
     struct vps_spawn_exec o = {
@@ -313,7 +352,7 @@ static int spawn(struct unit *u, const struct vps_service *svc, int in_out, int 
         .argv = (const char *const *) svc->command.v,
         .envp = envp,
         .cwd = svc->cwd,
-        .stdio = {in_out >= 0 ? in_out : devnull, in_out >= 0 ? in_out : devnull, devnull},
+        .stdio = {in_out >= 0 ? in_out : devnull, in_out >= 0 ? in_out : out, out},
         .pass_socket = pass >= 0,
         .pass_fd = pass >= 0 && pass != in_out ? pass : 0,
     };
@@ -543,6 +582,7 @@ static void unit_free(struct unit *u)
         free(p);
     }
     vps_close(u->netns_fd);
+    vps_close(u->log_fd);
     free(u->name);
     free(u);
 }
@@ -608,6 +648,7 @@ static bool unit_tick(struct unit *u, uint64_t now)
     struct instance *m = main_instance(u);
     bool active = false;
 
+    cap_log(u);
     if (u->parked) {
         unpark(u);
         active = true;
@@ -752,7 +793,7 @@ static struct unit *unit_new(struct activator *a, const char *vps, const char *n
         return NULL;
     }
     u->a = a;
-    u->netns_fd = -1;
+    u->netns_fd = u->log_fd = -1;
     (void) snprintf(u->vps, sizeof u->vps, "%s", vps);
     u->next = a->units;
     a->units = u;

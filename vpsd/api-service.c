@@ -1,13 +1,20 @@
 /* /v1/vps/{name}/services: a VPS's on-demand services as a resource of their own. Each change
  * builds and validates the whole new config, then goes through api_vps_commit() like a PATCH
  * of the VPS; what a service does once configured (sockets, processes) is the activator's. */
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "activator.h"
 #include "api.h"
+#include "vps/fd.h"
 #include "vps/json.h"
 
 static ssize_t find_service(const struct vps_config *c, const char *name)
@@ -273,4 +280,51 @@ int api_service_stop(struct request *r, struct vps_error *err)
         activator_service_stop(r->d->act, c->name, c->services[i].name, err) < 0)
         return -1;
     return reply_service(r, 200, c, i, err);
+}
+
+/* GET .../services/{service}/log[?bytes=N]: the end of the service's log as text/plain, at
+ * most N bytes (default 64 KiB, at most 1 MiB); empty while it has written nothing. */
+int api_service_log(struct request *r, struct vps_error *err)
+{
+    cleanup_(vps_config_freep) struct vps_config *c = NULL;
+    const char *q = request_query(r, "bytes");
+    uint64_t want = 64 * 1024;
+    char path[2 * VPS_NAME_MAX + 32];
+    cleanup_close int fd = -1;
+    cleanup_free char *buf = NULL;
+    struct MHD_Response *resp;
+    struct stat st;
+    size_t i, n = 0;
+
+    if (load_service(r, &c, &i, err) < 0)
+        return -1;
+    if (q) {
+        char *end;
+        errno = 0;
+        want = strtoull(q, &end, 10);
+        if (!*q || !isdigit((unsigned char) q[0]) || *end || errno || want == 0 ||
+            want > 1024 * 1024)
+            return vps_error_set(err, VPS_ERR_INVALID, "bytes: expected 1..1048576, got '%.32s'",
+                                 q);
+    }
+    (void) snprintf(path, sizeof path, "%s/services/%s.log", c->name, c->services[i].name);
+    fd = openat(r->d->run_fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno != ENOENT)
+        return vps_error_errno(err, errno, "open the log of service '%s'", c->services[i].name);
+    if (fd >= 0) {
+        if (fstat(fd, &st) < 0)
+            return vps_error_errno(err, errno, "stat the log");
+        n = (uint64_t) st.st_size < want ? (size_t) st.st_size : (size_t) want;
+        if (!(buf = malloc(n ? n : 1)))
+            return vps_error_errno(err, ENOMEM, "log");
+        ssize_t got = pread(fd, buf, n, st.st_size - (off_t) n);
+        if (got < 0)
+            return vps_error_errno(err, errno, "read the log");
+        n = (size_t) got;
+    }
+    resp = MHD_create_response_from_buffer(n, buf ? buf : (char *) "", MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return vps_error_set(err, VPS_ERR_SYSTEM, "log response");
+    (void) MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
+    return reply_response(r, 200, resp);
 }

@@ -31,7 +31,7 @@ int api_vps_commit(struct request *r, const struct vps_config *old, const struct
 /* {"config": ..., "status": ...} of a VPS (api-vps.c). */
 json_t *api_vps_json(struct request *r, const struct vps_config *c, struct vps_error *err);
 
-/* /v1/vps/{name}/services[/{service}[/start|/stop]] (api-service.c). */
+/* /v1/vps/{name}/services[/{service}[/start|/stop|/log]] (api-service.c). */
 int api_service_list(struct request *r, struct vps_error *err);
 int api_service_add(struct request *r, struct vps_error *err);
 int api_service_get(struct request *r, struct vps_error *err);
@@ -39,6 +39,7 @@ int api_service_patch(struct request *r, struct vps_error *err);
 int api_service_delete(struct request *r, struct vps_error *err);
 int api_service_start(struct request *r, struct vps_error *err);
 int api_service_stop(struct request *r, struct vps_error *err);
+int api_service_log(struct request *r, struct vps_error *err);
 
 int api_template_list(struct request *r, struct vps_error *err);
 int api_template_get(struct request *r, struct vps_error *err);

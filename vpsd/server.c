@@ -48,6 +48,7 @@ static const struct route routes[] = {
     {"DELETE", "/v1/vps/{}/services/{}", BODY_NONE, true, api_service_delete},
     {"POST", "/v1/vps/{}/services/{}/start", BODY_JSON_OPTIONAL, false, api_service_start},
     {"POST", "/v1/vps/{}/services/{}/stop", BODY_JSON_OPTIONAL, false, api_service_stop},
+    {"GET", "/v1/vps/{}/services/{}/log", BODY_NONE, false, api_service_log},
     {"GET", "/v1/templates", BODY_NONE, true, api_template_list},
     {"POST", "/v1/templates", BODY_UPLOAD, true, api_template_import, api_template_precheck},
     {"GET", "/v1/templates/{}", BODY_NONE, true, api_template_get},

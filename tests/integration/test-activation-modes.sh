@@ -55,6 +55,8 @@ api_json POST /v1/vps "{\"name\":\"$A\",\"network\":{\"addresses\":[\"$IP/24\"]}
      \"command\":[\"/bin/sh\",\"-c\",\"read -r l; echo S:\$l\"]},
     {\"name\":\"six\",\"mode\":\"accept\",\"listen\":[\"[::1]:7600\",\"127.0.0.1:7600\"],
      \"command\":[\"/bin/sh\",\"-c\",\"read -r l; echo V:\$l\"]},
+    {\"name\":\"noisy\",\"mode\":\"accept\",\"listen\":[\"$IP:7700\"],
+     \"command\":[\"/bin/sh\",\"-c\",\"read -r l; echo err:\$l >&2; case \$l in big) head -c 1200000 /dev/zero >&2;; esac; echo out:\$l\"]},
     {\"name\":\"bad\",\"mode\":\"listen\",\"listen\":[\"$IP:7500\"],\"restart\":\"on-failure\",
      \"command\":[\"/testsrv\",\"crash\"]}]}"
 expect_status 201 "create $A"
@@ -148,6 +150,21 @@ vexec "$A" /testsrv tclient ::1 7600 six
 vexec "$A" /testsrv tclient 127.0.0.1 7600 four
 [ "$(cat "$T/out")" = "V:four" ] || fail "IPv4 loopback listen address: '$(cat "$T/out")'"
 ok "IPv6 and IPv4 loopback addresses inside the vps"
+
+# ---- service logs: stderr kept in the run dir, bounded, readable through the API ----
+[ "$(talk 7700 hello)" = "out:hello" ] || fail "noisy's stdout is its connection"
+api GET "/v1/vps/$A/services/noisy/log"
+expect_status 200 "log of noisy"
+grep -qx "err:hello" "$BODY" || fail "stderr not in the log: $(head -c 200 "$BODY")"
+"$VPSCTL" --socket "$SOCK" service logs "$A" noisy --bytes 10 >"$T/tail"
+[ "$(cat "$T/tail")" = "err:hello" ] || fail "vpsctl service logs --bytes 10: '$(cat "$T/tail")'"
+api GET "/v1/vps/$A/services/noisy/log?bytes=0"
+expect_error 400 invalid "bytes: expected 1..1048576" "log with bytes=0"
+talk 7700 big >/dev/null
+sleep 0.5
+size=$(stat -c %s "$RUN/$A/services/noisy.log")
+[ "$size" -le $((1024 * 1024)) ] || fail "log not bounded: $size bytes"
+ok "service logs: stderr kept ($size bytes after 1.2 MB, bounded at 1 MiB), API and vpsctl"
 
 # ---- user names from the VPS's /etc/passwd ----
 [ "$(talk 7400 x | tr '\n' ' ')" = "65534 65534 " ] || fail "user nobody: '$(talk 7400 x)'"
