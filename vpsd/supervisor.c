@@ -64,7 +64,57 @@ struct supervisor {
     int init_fd;
     int own_pidns_fd;
     struct vps_rt *list;
+    int console_timer_fd; /* armed while a VPS runs: its console.log is kept bounded */
+    struct watch *console_watch;
+    bool console_armed;
 };
+
+/* A VPS's console.log (its init's stdout and stderr) starts over past this size. */
+#define CONSOLE_LOG_MAX  (4 * 1024 * 1024)
+#define CONSOLE_CHECK_MS 2000
+
+static void cap_console(struct supervisor *s, const char *name)
+{
+    static const char note[] = "[vpsd: console.log reached its size limit and starts over]\n";
+    char path[VPS_NAME_MAX + sizeof "/console.log"];
+    cleanup_close int fd = -1;
+    struct stat st;
+
+    (void) snprintf(path, sizeof path, "%s/console.log", name);
+    fd = openat(s->d->run_fd, path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0 || st.st_size <= CONSOLE_LOG_MAX)
+        return;
+    /* The init writes with O_APPEND: after the truncation its next line lands after this. */
+    if (ftruncate(fd, 0) == 0)
+        (void) !write(fd, note, sizeof note - 1);
+}
+
+static void on_console_timer(struct watch *w, uint32_t events, void *userdata)
+{
+    struct supervisor *s = userdata;
+    uint64_t n;
+
+    (void) w, (void) events;
+    (void) !read(s->console_timer_fd, &n, sizeof n);
+    for (struct vps_rt *rt = s->list; rt; rt = rt->next)
+        cap_console(s, rt->name);
+    if (!s->list) { /* nothing runs: nothing to look at until something starts */
+        (void) timerfd_settime(s->console_timer_fd, 0, &(struct itimerspec){0}, NULL);
+        s->console_armed = false;
+    }
+}
+
+static void arm_console_check(struct supervisor *s)
+{
+    struct itimerspec its = {
+        .it_value = {.tv_sec = CONSOLE_CHECK_MS / 1000},
+        .it_interval = {.tv_sec = CONSOLE_CHECK_MS / 1000},
+    };
+
+    if (!s->console_armed && s->console_timer_fd >= 0 &&
+        timerfd_settime(s->console_timer_fd, 0, &its, NULL) == 0)
+        s->console_armed = true;
+}
 
 static struct vps_rt *find(struct supervisor *s, const char *name)
 {
@@ -407,6 +457,7 @@ int supervisor_start(struct supervisor *s, const struct vps_config *c, struct vp
         goto fail;
     rt->next = s->list;
     s->list = rt;
+    arm_console_check(s);
     if (skipped && *skipped)
         log_warning("vps '%s': limits this host cannot enforce: %s, ignoring", c->name, skipped);
     (void) snprintf(text, sizeof text, "vps '%s': started (init pid %d)", c->name, (int) rt->pid);
@@ -666,6 +717,7 @@ static int adopt_one(struct supervisor *s, const char *name, struct vps_error *e
     }
     rt->next = s->list;
     s->list = rt;
+    arm_console_check(s);
     log_notice("vps '%s': re-adopted running init (pid %d)", name, (int) pid);
     return 0;
 }
@@ -760,6 +812,13 @@ int supervisor_new(struct vpsd *d, struct supervisor **ret, struct vps_error *er
         return vps_error_errno(err, ENOMEM, "allocate supervisor");
     s->d = d;
     s->init_fd = s->own_pidns_fd = -1;
+    s->console_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (s->console_timer_fd < 0 || loop_watch(d->loop, s->console_timer_fd, EPOLLIN,
+                                              on_console_timer, s, &s->console_watch, err) < 0) {
+        if (s->console_timer_fd < 0)
+            vps_error_errno(err, errno, "timerfd");
+        goto fail;
+    }
     if (vps_cgroup_host_init("/sys/fs/cgroup", d->opt.cgroup_prefix, &s->cgh, err) < 0)
         goto fail;
     s->init_fd = open(d->opt.init_path, O_PATH | O_CLOEXEC);
@@ -791,6 +850,8 @@ void supervisor_free(struct supervisor *s)
         s->list = rt->next;
         rt_free(rt);
     }
+    watch_remove(s->console_watch);
+    vps_close(s->console_timer_fd);
     vps_close(s->init_fd);
     vps_close(s->own_pidns_fd);
     vps_cgroup_host_done(&s->cgh);

@@ -34,6 +34,18 @@ grep -qx / "$T/points" || fail "no root mount"
 grep -vqE '^/(proc|sys|dev)?(/|$)' "$T/points" && fail "unexpected mounts: $(grep -vE '^/(proc|sys|dev)?(/|$)' "$T/points")"
 ok "own hostname and mounts"
 
+# console.log (the init's output) is kept bounded: past 4 MiB it starts over. What an init
+# would print, appended here from the host (the VPS cannot reach the file).
+head -c 5000000 /dev/zero >>"$RUN/t1/console.log"
+for _ in $(seq 20); do
+    [ "$(stat -c %s "$RUN/t1/console.log")" -le $((4 * 1024 * 1024)) ] && break
+    sleep 0.25
+done
+size=$(stat -c %s "$RUN/t1/console.log")
+[ "$size" -le $((4 * 1024 * 1024)) ] || fail "console.log not bounded: $size bytes"
+grep -q "reached its size limit" "$RUN/t1/console.log" || fail "no note in the truncated console.log"
+ok "console.log bounded ($size bytes after 5 MB)"
+
 # An empty argument is an argument (ssh-keygen -N ''); an empty program name is refused.
 vexec t1 sh -c 'printf "<%s><%s>" "$1" "$2"' x '' end
 [ "$(cat "$T/out")" = "<><end>" ] || fail "empty argument: '$(cat "$T/out")'"
