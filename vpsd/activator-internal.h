@@ -1,7 +1,8 @@
 /* The activator's parts (activator.h) share these: units and their listeners, processes
- * and proxied connections. activator.c: units, processes, the tick, configuration and the
- * API; activator-listen.c: sockets inside a VPS and listeners; activator-proxy.c: proxy
- * mode's connections and relays. Not for the rest of vpsd. */
+ * and proxied connections. activator.c: units, activation, the tick, configuration and the
+ * API; activator-process.c: spawning services and their ends, back-off, logs;
+ * activator-listen.c: sockets inside a VPS and listeners; activator-proxy.c: proxy mode's
+ * connections and relays. Not for the rest of vpsd. */
 #pragma once
 
 #include <stdbool.h>
@@ -138,14 +139,17 @@ struct activator {
     size_t n_retrying;           /* proxied connections waiting to connect again */
 };
 
+/* Milliseconds from then to now; 0 when then is later (it was taken after now was). */
+static inline uint64_t since(uint64_t now, uint64_t then)
+{
+    return now > then ? now - then : 0;
+}
+
 /* activator.c */
 const struct vps_service *find_service(const struct vps_config *c, const char *name);
 void publish(struct activator *a, const char *type, const char *vps, const struct vps_config *c,
              json_t *fields, const char *text);
 void publish_failed(struct unit *u, const char *peer, const struct vps_error *e);
-struct instance *main_instance(const struct unit *u);
-void enter_backoff(struct unit *u);
-void count_failure(struct unit *u);
 void activated(struct unit *u, const struct vps_config *c, const char *peer, pid_t pid);
 int prepare(struct unit *u, struct vps_config **ret, const struct vps_service **ret_svc,
             struct vps_error *err);
@@ -154,6 +158,20 @@ int start_main(struct unit *u, const struct vps_config *c, const struct vps_serv
                const char *peer, struct vps_error *err);
 void unit_reap(struct unit *u);
 void arm(struct activator *a);
+
+/* activator-process.c */
+struct instance *main_instance(const struct unit *u);
+void enter_backoff(struct unit *u);
+void count_failure(struct unit *u);
+bool unit_busy(const struct unit *u);
+void instance_free(struct instance *inst);
+void signal_all(struct unit *u, int sig);
+/* Runs svc's command in the running VPS: stdin and stdout in_out (-1: /dev/null, stdout to
+ * the log), fd 3 pass (-1: none); main: the long-running process of listen/proxy mode. */
+int spawn(struct unit *u, const struct vps_service *svc, int in_out, int pass, bool main,
+          struct instance **ret, struct vps_error *err);
+/* Bounds the service's log (the tick). */
+void cap_log(struct unit *u);
 
 /* activator-listen.c */
 bool hands_over(const struct unit *u, const struct listener *l);
