@@ -21,31 +21,14 @@ static void fail(const char *what, size_t len)
     abort();
 }
 
-struct answer {
-    enum vps_peek_result r;
-    char host[VPS_PEEK_HOST_SIZE];
-};
-
 static struct answer peek(const uint8_t *data, size_t len)
 {
     struct answer a;
+    const char *why = peek_checked(vps_peek_tls_sni, dns_name_valid, data, len, &a);
 
-    memcpy(a.host, SENTINEL, sizeof SENTINEL);
-    a.r = vps_peek_tls_sni(data, len, a.host, sizeof a.host);
-    if (a.r != VPS_PEEK_FOUND && memcmp(a.host, SENTINEL, sizeof SENTINEL) != 0)
-        fail("output written without FOUND", len);
-    if (a.r == VPS_PEEK_FOUND) {
-        if (!memchr(a.host, '\0', sizeof a.host) || !dns_name_valid(a.host))
-            fail("FOUND an invalid name", len);
-        if (!vps_peek_match_host(a.host, a.host))
-            fail("a name does not match itself", len);
-    }
+    if (why)
+        fail(why, len);
     return a;
-}
-
-static bool same(const struct answer *a, const struct answer *b)
-{
-    return a->r == b->r && (a->r != VPS_PEEK_FOUND || strcmp(a->host, b->host) == 0);
 }
 
 /* The answer for a prefix is NEED_MORE or the very answer for the whole. */
